@@ -1,0 +1,1 @@
+"""Imports every command module so its commands register on the app (one line per module)."""

@@ -1,0 +1,1 @@
+"""Reads the shares into the observed model (placeholder until the controller lands)."""

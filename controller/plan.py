@@ -1,0 +1,1 @@
+"""Pure planner (placeholder until the controller lands)."""

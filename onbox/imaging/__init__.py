@@ -1,0 +1,1 @@
+"""The imaging engine: backup, restore, verify, retention and gc over an image store."""

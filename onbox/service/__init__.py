@@ -1,0 +1,1 @@
+"""`testbox-maintenance`: the on-box service that carries out one request and reports it."""

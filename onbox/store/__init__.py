@@ -1,0 +1,1 @@
+"""The image store: chunks and image records behind one small interface."""

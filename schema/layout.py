@@ -1,0 +1,77 @@
+"""Names on the two shares (SPEC §2): pure functions and constants, no I/O.
+
+The TFTP layout is dictated by PXELINUX's config search; the backup share layout comes from the
+seed's scripts. Both the controller and the on-box service build paths only from these.
+"""
+
+import ipaddress
+
+from schema.types import ArmableAction
+
+# TFTP share
+PXE_CFG_DIR = "pxelinux.cfg"
+DEFAULT_CONFIG = "default"
+PXELINUX_BOOTFILE = "pxelinux.0"
+MANAGED_MARKER = "# managed-by: testboxctl"
+REQUEST_COMMENT = "# request: "
+DEFAULT_CONFIG_TEXT = "PATH bios\nDEFAULT local-boot\nLABEL local-boot\nLOCALBOOT 0\n"
+
+# Backup share
+BACKUP_MARKER = "testbox-backup"
+GLOBAL_LOG = "maintenance.log"
+LOCK_FILE = "testboxctl.lock"
+STORE_DIR = "store"
+BOX_LOG = "maintenance.log"
+BOX_OUTPUT_LOG = "maintenance-output.log"
+DISK_LIST = "disk-devices.lst"
+REQUEST_FILE = "request.json"
+RESULTS_DIR = "results"
+IMAGES_DIR = "images"
+INFO_TXT = "testbox-info.txt"
+INFO_ZIP = "testbox-info.zip"
+INVENTORY = "inventory.json"
+
+# Kernel command line
+ACTION_ARG_PREFIX = "testbox-action-"
+REQUEST_ARG_PREFIX = "testbox-request="
+
+
+def hex_ip(ip: str) -> str:
+    """PXELINUX's name for an IPv4 address: 8 upper-case hex digits (10.0.2.15 -> 0A00020F)."""
+    return f"{int(ipaddress.IPv4Address(ip)):08X}"
+
+
+def mac_config_name(mac: str) -> str:
+    """PXELINUX's MAC-based name: ARP type 01, then the MAC with dashes, lower case."""
+    return "01-" + mac.lower().replace(":", "-")
+
+
+def config_names(ip: str, mac: str | None) -> list[str]:
+    """Every box-specific config name a box may have, hex IP first."""
+    return [hex_ip(ip)] + ([mac_config_name(mac)] if mac else [])
+
+
+def result_name(request_id: str) -> str:
+    return f"{request_id}.json"
+
+
+def action_arg(action: ArmableAction) -> str:
+    return f"{ACTION_ARG_PREFIX}{action}"
+
+
+def request_arg(request_id: str) -> str:
+    return f"{REQUEST_ARG_PREFIX}{request_id}"
+
+
+def parse_managed_header(text: str) -> tuple[bool, str | None]:
+    """(is managed, request id) from a PXE config's leading comment lines."""
+    managed = False
+    request: str | None = None
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.strip() == MANAGED_MARKER:
+            managed = True
+        elif line.startswith(REQUEST_COMMENT):
+            request = line[len(REQUEST_COMMENT) :].strip() or None
+    return managed, request

@@ -1,0 +1,118 @@
+"""What the controller arms for a box (`request.json`) and what the box reports (`results/`).
+
+The request id is a short stable hash of what defines the request (SPEC §3): the same inputs
+always give the same id, so a request that succeeded is recognised as done on every later run,
+and changing the operator's `request:` token makes a new one.
+"""
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from schema.base import ContractModel
+from schema.desired import EffectiveBox
+from schema.types import (
+    ArmableAction,
+    DiskName,
+    Hostname,
+    ImageId,
+    ImageRef,
+    IPv4,
+    RequestId,
+    RequestToken,
+)
+
+REQUEST_SCHEMA_VERSION: Literal[1] = 1
+RESULT_SCHEMA_VERSION: Literal[1] = 1
+
+
+def request_id(box: EffectiveBox) -> str | None:
+    """12 hex digits of SHA-256 over the request's defining fields; None for action `none`."""
+    if box.action == "none":
+        return None
+    defining = {
+        "box": box.name,
+        "ip": box.ip,
+        "action": box.action,
+        "disks": box.disks,
+        "image": box.image,
+        "request": box.request,
+    }
+    canonical = json.dumps(defining, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+class Request(ContractModel):
+    """`<ip>/request.json`: written by testboxctl when it arms a box; deterministic content."""
+
+    schema_version: Literal[1] = REQUEST_SCHEMA_VERSION
+    request_id: RequestId
+    box: Hostname
+    ip: IPv4
+    action: ArmableAction
+    disks: list[DiskName]
+    image: ImageRef | None = None
+    token: RequestToken | None = None
+    max_attempts: int = Field(ge=1)
+
+    @classmethod
+    def for_box(cls, box: EffectiveBox) -> "Request":
+        rid = request_id(box)
+        if rid is None or box.action == "none":
+            raise ValueError("action none has no request")
+        return cls(
+            request_id=rid,
+            box=box.name,
+            ip=box.ip,
+            action=box.action,
+            disks=box.disks,
+            image=box.image,
+            token=box.request,
+            max_attempts=box.max_attempts,
+        )
+
+
+Outcome = Literal["success", "failure", "rescue-ready"]
+
+
+class DiskFigures(ContractModel):
+    disk: DiskName
+    size: int = Field(default=0, ge=0)
+    bytes_read: int = Field(default=0, ge=0)
+    bytes_stored: int = Field(default=0, ge=0)
+    bytes_written: int = Field(default=0, ge=0)
+    bytes_skipped: int = Field(default=0, ge=0)
+
+
+class Attempt(ContractModel):
+    attempt: int = Field(ge=1)
+    outcome: Outcome
+    started: datetime
+    finished: datetime
+    error: str | None = None
+
+
+class Result(ContractModel):
+    """`<ip>/results/<request-id>.json`: the latest attempt of one request, with its history.
+
+    `attempt` counts every attempt of this request so far; the controller stops retrying when
+    the latest outcome is a failure and `attempt >= max_attempts`.
+    """
+
+    schema_version: Literal[1] = RESULT_SCHEMA_VERSION
+    request_id: RequestId
+    action: ArmableAction
+    ip: IPv4
+    hostname: str
+    outcome: Outcome
+    attempt: int = Field(ge=1)
+    started: datetime
+    finished: datetime
+    disks: list[DiskFigures] = Field(default_factory=list)
+    image_id: ImageId | None = None
+    error: str | None = None
+    service_version: str
+    history: list[Attempt] = Field(default_factory=list)
