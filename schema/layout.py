@@ -75,3 +75,9 @@ def parse_managed_header(text: str) -> tuple[bool, str | None]:
         elif line.startswith(REQUEST_COMMENT):
             request = line[len(REQUEST_COMMENT) :].strip() or None
     return managed, request
+
+
+def log_line(timestamp: str, ip: str, level: str, text: str) -> str:
+    """One line of the seed's logs: `<ISO-8601 UTC>: <ip>: info|error: <text>` (newline-safe)."""
+    flat = " ".join(text.splitlines())
+    return f"{timestamp}: {ip}: {level}: {flat}\n"
