@@ -1,0 +1,65 @@
+"""The box-specific PXELINUX config testboxctl writes (SPEC §2), as a pure function.
+
+Kept byte-compatible with what the seed's `testbox-pxe-conf.sh` emitted, plus the two leading
+comment lines that mark the file as managed and name the request. The planner compares a
+config on the share with this text to detect drift, so the output is fully determined by its
+inputs: no dates, no host names of the machine rendering it.
+
+Every value placed here was validated by schema.types (no whitespace, newline or directive can
+reach this text); `_check_line` is a last guard that a future field cannot slip one through.
+"""
+
+from schema.desired import EffectiveBox, Site
+from schema.layout import MANAGED_MARKER, REQUEST_COMMENT, action_arg, request_arg
+
+
+def kernel_ip_arg(site: Site, box: EffectiveBox) -> str:
+    """The kernel's `ip=` argument: static addressing for the maintenance system, or dhcp."""
+    net = site.maintenance.network
+    if net.mode == "dhcp":
+        return "ip=dhcp"
+    server = site.maintenance.nfs_server
+    return f"ip={box.ip}:{server}:{net.gateway}:{net.netmask}:maintenance:{net.device}"
+
+
+def append_args(site: Site, box: EffectiveBox, request_id: str) -> list[str]:
+    """The APPEND line's arguments, in the seed's order, then the site's extra arguments."""
+    if box.action == "none":
+        raise ValueError(f"box {box.name}: action none has no PXE config")
+    m = site.maintenance
+    return [
+        f"initrd={m.initrd}",
+        action_arg(box.action),
+        request_arg(request_id),
+        "ro",
+        "aufs=tmpfs",
+        "boot=nfs",
+        "root=/dev/nfs",
+        f"nfsroot={m.nfs_server}:{m.nfsroot},ro,tcp",
+        "nfsvers=3",
+        kernel_ip_arg(site, box),
+        *m.extra_args,
+    ]
+
+
+def _check_line(line: str) -> str:
+    if any(ord(c) < 32 for c in line):
+        raise ValueError(f"control character in PXE config line {line!r}")
+    return line
+
+
+def render_box_config(site: Site, box: EffectiveBox, request_id: str) -> str:
+    """The full text of `pxelinux.cfg/<HEXIP>` (and `01-<mac>`) arming `box` for `request_id`."""
+    lines = [
+        MANAGED_MARKER,
+        f"{REQUEST_COMMENT}{request_id}",
+        "PATH bios",
+        "DEFAULT maintenance",
+        "LABEL maintenance",
+        "  MENU LABEL Maintenance (NFS)",
+        f"  KERNEL {site.maintenance.kernel}",
+        "  APPEND " + " ".join(append_args(site, box, request_id)),
+        "LABEL local-boot",
+        "LOCALBOOT 0",
+    ]
+    return "\n".join(_check_line(line) for line in lines) + "\n"
