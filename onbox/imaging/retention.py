@@ -1,0 +1,68 @@
+"""Which images a box may lose under its retention policy. Pure: no I/O, no clock.
+
+Semantics follow restic's `forget`: images are taken newest first; `keep_last N` keeps the N
+newest; `keep_daily N` keeps the newest image of each of the N most recent UTC days that have
+an image (likewise ISO weeks for `keep_weekly`, calendar months for `keep_monthly`). Each rule
+keeps its own set; the union is kept and everything else is prunable. On top of the policy:
+the newest chunked image is always kept, protected ids (an armed restore's target) are always
+kept, legacy images are never pruned (they are not the store's to delete), and a policy with no
+rule at all keeps everything. `now` is accepted for callers' symmetry and future age rules; the
+rules above depend only on the images' own dates, so the result is stable across runs.
+"""
+
+from collections.abc import Callable, Sequence, Set
+from datetime import UTC, datetime
+
+from schema.desired import Retention
+from schema.image import ImageInfo
+
+Bucket = Callable[[datetime], tuple[int, ...]]
+
+_BUCKETS: dict[str, Bucket] = {
+    "keep_daily": lambda t: (t.year, t.month, t.day),
+    "keep_weekly": lambda t: tuple(t.isocalendar()[:2]),
+    "keep_monthly": lambda t: (t.year, t.month),
+}
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def select_prunable(
+    images: Sequence[ImageInfo],
+    policy: Retention,
+    protected: Set[str],
+    now: datetime,
+) -> list[str]:
+    """Ids of the chunked images to delete, oldest first."""
+    del now  # the rules are relative to the images, not to the wall clock (see docstring)
+    chunked = sorted(
+        (i for i in images if i.kind == "chunked"), key=lambda i: (_utc(i.created), i.id)
+    )
+    if not chunked:
+        return []
+    rules = {
+        "keep_last": policy.keep_last,
+        "keep_daily": policy.keep_daily,
+        "keep_weekly": policy.keep_weekly,
+        "keep_monthly": policy.keep_monthly,
+    }
+    if all(n is None for n in rules.values()):
+        return []
+    newest_first = list(reversed(chunked))
+    keep: set[str] = {newest_first[0].id} | set(protected)
+    if policy.keep_last:
+        keep.update(i.id for i in newest_first[: policy.keep_last])
+    for rule, bucket in _BUCKETS.items():
+        remaining = rules[rule]
+        seen: set[tuple[int, ...]] = set()
+        for image in newest_first:
+            if not remaining:
+                break
+            key = bucket(_utc(image.created))
+            if key not in seen:
+                seen.add(key)
+                keep.add(image.id)
+                remaining -= 1
+    return [i.id for i in chunked if i.id not in keep]

@@ -1,0 +1,96 @@
+"""The on-disk records of an image: one manifest per disk and the commit record.
+
+A manifest lists a disk's chunks in order (SHA-256 hex of the uncompressed bytes, or `None` for
+an all-zero chunk, which is recorded but never stored). The commit record names the image's
+disks with the SHA-256 of each manifest file, so a manifest swapped or damaged after the commit
+is detected, and it is written last: a directory under `images/` without `commit.json` is an
+interrupted backup, never an image.
+"""
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from schema.base import ContractModel
+from schema.image import ImageDisk, ImageInfo
+from schema.types import DiskName, ImageId, IPv4
+
+RECORD_FORMAT: Literal[1] = 1
+COMMIT_FILE = "commit.json"
+MANIFEST_SUFFIX = ".manifest.json"
+DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+
+CHUNK_ID = re.compile(r"^[0-9a-f]{64}$")
+# 20261125T200102Z-3f9a1c: UTC second, then 6 random hex digits so two images in one second differ.
+IMAGE_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+
+
+def new_image_id(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def is_chunk_id(value: str) -> bool:
+    return bool(CHUNK_ID.match(value))
+
+
+class DiskManifest(ContractModel):
+    """`<ip>/images/<id>/<disk>.manifest.json`: the disk as an ordered list of chunk ids."""
+
+    format: Literal[1] = RECORD_FORMAT
+    disk: DiskName
+    size: int = Field(ge=0)
+    chunk_size: int = Field(gt=0)
+    # One entry per chunk; None = all zeros (never stored). The last chunk may be short.
+    chunks: list[str | None]
+
+    @field_validator("chunks")
+    @classmethod
+    def _ids(cls, chunks: list[str | None]) -> list[str | None]:
+        for index, cid in enumerate(chunks):
+            if cid is not None and not CHUNK_ID.match(cid):
+                raise ValueError(f"chunk {index}: not a SHA-256 hex id: {cid!r}")
+        return chunks
+
+    def expected_chunks(self) -> int:
+        return -(-self.size // self.chunk_size)
+
+    def chunk_length(self, index: int) -> int:
+        return min(self.chunk_size, self.size - index * self.chunk_size)
+
+    def stored_ids(self) -> set[str]:
+        return {c for c in self.chunks if c is not None}
+
+
+class CommitDisk(ContractModel):
+    disk: DiskName
+    size: int = Field(ge=0)
+    chunk_size: int = Field(gt=0)
+    chunks: int = Field(ge=0)
+    zero_chunks: int = Field(ge=0)
+    # Compressed bytes of this disk's distinct chunks as stored (shared chunks counted too).
+    stored_bytes: int = Field(ge=0)
+    manifest_sha256: str
+
+
+class CommitRecord(ContractModel):
+    """`<ip>/images/<id>/commit.json`: written last, atomically; its presence makes the image."""
+
+    format: Literal[1] = RECORD_FORMAT
+    id: ImageId
+    box_ip: IPv4
+    created: datetime
+    disks: list[CommitDisk]
+
+    def info(self) -> ImageInfo:
+        return ImageInfo(
+            id=self.id,
+            box_ip=self.box_ip,
+            created=self.created,
+            kind="chunked",
+            disks=[
+                ImageDisk(disk=d.disk, size=d.size, stored_bytes=d.stored_bytes) for d in self.disks
+            ],
+        )
