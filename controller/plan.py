@@ -1,1 +1,106 @@
-"""Pure planner (placeholder until the controller lands)."""
+"""The planner: desired state + observed shares → the changes that converge them (SPEC §3).
+
+`make_plan` is a PURE function: no file, no clock, no network. Everything it needs is in its
+arguments (the observation carries its own timestamp, used as "now" for retention), so the same
+inputs always give the same plan, the planner table tests need no shares, and a saved plan can
+be reviewed before anything runs.
+
+Operations come out in the order `apply` must run them: configs that go away first (a box is
+disarmed before anything else changes), then per box the directory, hostname file,
+`request.json` and `disk-devices.lst` before the PXE config that points at them, then image
+pruning.
+"""
+
+from datetime import datetime
+
+from controller.errors import ControllerError
+from controller.plan_box import BoxPlan, plan_box
+from schema.desired import DesiredState
+from schema.layout import PXE_CFG_DIR
+from schema.observed import Observed
+from schema.plan import Notice, Operation, Plan
+
+_PHASE = {"remove-config": 0, "prune-image": 2}
+
+
+def make_plan(
+    desired: DesiredState,
+    observed: Observed,
+    *,
+    allow_empty: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """Compute the plan. Pure: same inputs, same plan; nothing is read or written.
+
+    Raises ControllerError when the desired state has no boxes while managed configs exist
+    (an emptied or mis-pointed desired file must not disarm the whole lab) unless `allow_empty`.
+    """
+    boxes = desired.effective_boxes()
+    managed = sorted(name for name, cfg in observed.configs.items() if cfg.managed)
+    if not boxes and managed and not allow_empty:
+        raise ControllerError(
+            f"the desired state has no boxes but {len(managed)} managed PXE config(s) exist "
+            f"({', '.join(managed[:5])}{', ...' if len(managed) > 5 else ''}); "
+            "refusing to remove them all (pass --allow-empty if that is what you want)"
+        )
+    when = now or observed.observed_at
+
+    operations: list[Operation] = []
+    notices: list[Notice] = []
+    claimed: set[str] = set()
+    for box in boxes:
+        part: BoxPlan = plan_box(desired.site, box, observed, when)
+        operations.extend(part.operations)
+        notices.extend(part.notices)
+        claimed.update(part.config_names)
+
+    desired_ips = {box.ip for box in boxes}
+    for name in sorted(observed.configs):
+        if name in claimed:
+            continue
+        cfg = observed.configs[name]
+        path = f"{PXE_CFG_DIR}/{name}"
+        if cfg.managed:
+            operations.append(
+                Operation(
+                    kind="remove-config",
+                    share="tftp",
+                    path=path,
+                    reason="no box in the desired state uses this config (box removed)",
+                    request_id=cfg.request_id,
+                    old_content=cfg.content,
+                )
+            )
+        else:
+            notices.append(
+                Notice(
+                    kind="foreign-config",
+                    path=path,
+                    message="not managed by testboxctl (no managed-by marker): left untouched",
+                )
+            )
+    for ip in sorted(observed.boxes):
+        if ip not in desired_ips:
+            images = len(observed.boxes[ip].images)
+            notices.append(
+                Notice(
+                    kind="orphaned-box",
+                    ip=ip,
+                    path=ip,
+                    message=(
+                        f"box directory not in the desired state ({images} image(s)); "
+                        "kept, images are never deleted for that"
+                    ),
+                )
+            )
+
+    # Stable sort: phase first, the planner's per-box order within a phase.
+    operations.sort(key=lambda op: _PHASE.get(op.kind, 1))
+    return Plan(
+        tftp_root=observed.tftp_root,
+        backup_root=observed.backup_root,
+        observed_at=observed.observed_at,
+        fingerprint=observed.fingerprint,
+        operations=operations,
+        notices=notices,
+    )

@@ -1,0 +1,223 @@
+"""`reconcile`, `apply PLAN`, `status` and `unlock`: the commands that observe and converge.
+
+Flow of `reconcile`: load the desired state → resolve the shares → check their markers (before
+anything else, so an unmounted share changes nothing, not even a lock file) → [take the lock]
+→ observe → plan → show the plan → [apply]. `--dry-run` never takes the lock and never calls
+apply; it exits 2 when the plan has changes, 0 when in sync (SPEC §5).
+"""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from controller.apply import ApplyReport, apply_plan
+from controller.cli.app import app, console, console_err
+from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt, TftpRootOpt
+from controller.errors import ControllerError, StalePlan
+from controller.load import load_desired
+from controller.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
+from controller.observe import check_markers, observe
+from controller.plan import make_plan
+from controller.render_plan import plan_json, render_plan_text
+from controller.shares import Shares, resolve_shares
+from controller.status import StatusReport, box_states
+from onbox.atomic import atomic_write_text
+from schema.plan import PLAN_FORMAT_VERSION, Plan
+
+EXIT_CHANGES = 2
+
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show the plan, change nothing; exit 2 if it has changes.")
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Save the plan (JSON, with a fingerprint of the shares) to PLAN."),
+]
+AllowEmptyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty", help="Allow a desired state without boxes to disarm every managed config."
+    ),
+]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait for a lock held by another run before giving up (exit 1).",
+    ),
+]
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+
+
+def _warn(text: str) -> None:
+    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
+
+
+def _show(plan: Plan, as_json: bool) -> None:
+    _say(plan_json(plan) if as_json else render_plan_text(plan))
+
+
+def _save(plan: Plan, out: Path) -> None:
+    try:
+        atomic_write_text(out, plan_json(plan))
+    except OSError as exc:
+        raise ControllerError(f"{out}: cannot save the plan: {exc.strerror or exc}") from None
+
+
+def _applied(report: ApplyReport, as_json: bool) -> None:
+    text = f"applied {len(report.applied)} change(s)"
+    if report.unchanged:
+        text += f"; {len(report.unchanged)} already in place"
+    # With --json, stdout carries only the plan document.
+    if as_json:
+        console_err.print(text, markup=False, highlight=False)
+    else:
+        _say(text + "\n")
+
+
+@app.command()
+def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
+    file: DesiredFileOpt = None,
+    tftp_root: TftpRootOpt = None,
+    backup_root: BackupRootOpt = None,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+    allow_empty: AllowEmptyOpt = False,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Observe, plan and (without --dry-run) apply. Exit 0 in sync or applied, 2 changes."""
+    loaded = load_desired(file)
+    shares = resolve_shares(loaded, tftp_root, backup_root)
+    check_markers(shares)
+    if dry_run:
+        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty)
+        _show(plan, as_json)
+        if out is not None:
+            _save(plan, out)
+        # sys.exit, not typer.Exit: main() runs the app with standalone_mode=False, where click
+        # returns an Exit's code instead of raising it, and the code would be lost.
+        sys.exit(0 if plan.empty else EXIT_CHANGES)
+    with share_lock(shares.backup, "testboxctl reconcile", timeout=lock_timeout, warn=_warn):
+        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty)
+        _show(plan, as_json)
+        if out is not None:
+            _save(plan, out)
+        report = apply_plan(plan, shares)
+    _applied(report, as_json)
+
+
+def _load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ControllerError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
+    try:
+        return Plan.model_validate_json(text)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(exc)
+        raise ControllerError(
+            f"{path}: not a testboxctl plan (format version {PLAN_FORMAT_VERSION}): {detail}"
+        ) from None
+
+
+@app.command("apply")
+def apply_command(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved with --out.")],
+    as_json: JsonOpt = False,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Apply a saved plan; refuse (exit 1) if the shares changed since it was made."""
+    plan = _load_plan(plan_file)
+    shares = Shares(tftp=Path(plan.tftp_root), backup=Path(plan.backup_root))
+    check_markers(shares)
+    with share_lock(
+        shares.backup, f"testboxctl apply {plan_file}", timeout=lock_timeout, warn=_warn
+    ):
+        now = observe(shares)
+        if now.fingerprint != plan.fingerprint:
+            raise StalePlan(
+                f"{plan_file}: the shares changed since this plan was made "
+                f"(at {plan.observed_at:%Y-%m-%dT%H:%M:%SZ}); nothing applied. "
+                "Make a new plan with `testboxctl reconcile --dry-run --out PLAN`"
+            )
+        _show(plan, as_json)
+        report = apply_plan(plan, shares)
+    _applied(report, as_json)
+
+
+def _status_table(report: StatusReport) -> Table:
+    table = Table(title=f"testboxctl status ({report.observed_at:%Y-%m-%d %H:%M:%SZ})")
+    for column in ("box", "ip", "action", "request", "state", "last result", "images", "newest"):
+        table.add_column(column, no_wrap=column in ("box", "ip", "request"))
+    for box in report.boxes:
+        last = box.last_result
+        last_text = "-" if last is None else f"{last.outcome} (attempt {last.attempt})"
+        state = box.state if box.in_sync else f"{box.state} (pending reconcile)"
+        table.add_row(
+            box.name,
+            box.ip,
+            box.action,
+            box.request_id or "-",
+            state,
+            last_text,
+            str(len(box.images)),
+            _age(box.newest_backup_age_seconds),
+        )
+    return table
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+@app.command()
+def status(
+    file: DesiredFileOpt = None,
+    tftp_root: TftpRootOpt = None,
+    backup_root: BackupRootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per box: desired action, request state, last result, images, age of the newest backup."""
+    loaded = load_desired(file)
+    shares = resolve_shares(loaded, tftp_root, backup_root)
+    report = box_states(loaded.state, observe(shares))
+    if as_json:
+        _say(report.model_dump_json(indent=2) + "\n")
+        return
+    console.print(_status_table(report))
+    for ip in report.orphaned_boxes:
+        _say(f"orphaned box directory (not in the desired state): {ip}\n")
+    for name in report.foreign_configs:
+        _say(f"foreign PXE config (not managed, left untouched): {name}\n")
+
+
+@app.command()
+def unlock(
+    file: DesiredFileOpt = None,
+    backup_root: BackupRootOpt = None,
+) -> None:
+    """Break the lock on the backup share (after making sure its holder is really gone)."""
+    if backup_root:
+        backup = Path(os.path.abspath(backup_root))
+    else:
+        backup = resolve_shares(load_desired(file)).backup
+    removed, holder = break_lock(backup)
+    if removed:
+        _say(f"lock broken (was held by {holder or 'an unknown holder'})\n")
+    else:
+        _say("not locked\n")

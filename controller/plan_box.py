@@ -1,0 +1,195 @@
+"""The planner's per-box step (pure, like `controller.plan`): one desired box → its operations.
+
+Kept apart from `make_plan` so each stays readable: this module knows what one box needs on the
+shares (directory, hostname file, request files, its PXE config, image retention); `make_plan`
+knows about the lab as a whole (removed boxes, foreign configs, ordering).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from controller.boxfiles import disk_list_text, request_json_text
+from controller.render import render_box_config
+from controller.requeststate import Decision, decide
+from onbox.imaging.retention import select_prunable
+from schema.desired import EffectiveBox, Retention, Site
+from schema.layout import DISK_LIST, PXE_CFG_DIR, REQUEST_FILE, config_names
+from schema.observed import Observed, ObservedBox
+from schema.plan import Notice, NoticeKind, Operation, OperationKind, Share
+from schema.request import Request, request_id
+
+
+@dataclass
+class BoxPlan:
+    operations: list[Operation] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    # Config names this box accounts for; make_plan treats every other one as unclaimed.
+    config_names: list[str] = field(default_factory=list)
+
+
+def retention_text(policy: Retention) -> str:
+    rules = [f"{k}={v}" for k, v in policy.model_dump().items() if v is not None]
+    return ", ".join(rules) or "keep everything"
+
+
+def plan_box(site: Site, box: EffectiveBox, observed: Observed, now: datetime) -> BoxPlan:
+    """Operations for one desired box, in the order apply runs them. Pure."""
+    return _BoxPlanner(site, box, observed, now).plan()
+
+
+class _BoxPlanner:
+    def __init__(self, site: Site, box: EffectiveBox, observed: Observed, now: datetime) -> None:
+        self.site = site
+        self.box = box
+        self.observed = observed
+        self.now = now
+        self.rid = request_id(box)
+        self.seen: ObservedBox | None = observed.boxes.get(box.ip)
+        self.out = BoxPlan(config_names=config_names(box.ip, box.mac))
+
+    def op(
+        self,
+        kind: OperationKind,
+        share: Share,
+        path: str,
+        reason: str,
+        *,
+        content: str | None = None,
+        old_content: str | None = None,
+        image_id: str | None = None,
+    ) -> None:
+        self.out.operations.append(
+            Operation(
+                kind=kind,
+                share=share,
+                path=path,
+                reason=reason,
+                box=self.box.name,
+                ip=self.box.ip,
+                request_id=self.rid,
+                content=content,
+                old_content=old_content,
+                image_id=image_id,
+            )
+        )
+
+    def notice(self, kind: NoticeKind, message: str, path: str | None = None) -> None:
+        self.out.notices.append(
+            Notice(kind=kind, message=message, box=self.box.name, ip=self.box.ip, path=path)
+        )
+
+    def plan(self) -> BoxPlan:
+        box, seen = self.box, self.seen
+        if seen is not None and seen.problems:
+            # A result we cannot read may be a success or a failure: change nothing for this box.
+            for problem in seen.problems:
+                self.notice("problem", f"{problem}; box left as it is until this is fixed", box.ip)
+            return self.out
+        if seen is None:
+            self.op("create-box-dir", "backup", box.ip, "box has no directory on the backup share")
+        if seen is None or box.name not in seen.files:
+            self.op(
+                "write-hostname",
+                "backup",
+                f"{box.ip}/{box.name}",
+                "empty file to find the box by name",
+                content="",
+            )
+        result = seen.results.get(self.rid) if seen is not None and self.rid else None
+        decision = decide(box, self.rid, result)
+        primary, *others = self.out.config_names
+        if decision.armed and self.rid is not None:
+            self._arm(self.rid, decision, primary)
+        else:
+            self._remove_managed(primary, f"disarm: {decision.reason}")
+        # Only the hex-IP name is ever written; a managed config under the box's MAC name goes.
+        for name in others:
+            self._remove_managed(name, "boxes are armed under their hex-IP name only")
+        if seen is not None and seen.images:
+            self._prune(decision, seen)
+        return self.out
+
+    def _arm(self, rid: str, decision: Decision, name: str) -> None:
+        box, seen = self.box, self.seen
+        current = self.observed.configs.get(name)
+        path = f"{PXE_CFG_DIR}/{name}"
+        if current is not None and not current.managed:
+            self.notice(
+                "blocked",
+                f"a foreign config occupies {path}; {box.action} request {rid} is not armed "
+                "(testboxctl never changes a foreign config: move it away to arm the box)",
+                path,
+            )
+            return
+        request_text = request_json_text(Request.for_box(box))
+        old_request = seen.request_json if seen is not None else None
+        if old_request != request_text:
+            verb = "rewrite" if old_request is not None else "arm"
+            self.op(
+                "write-request",
+                "backup",
+                f"{box.ip}/{REQUEST_FILE}",
+                f"{verb}: {decision.reason}",
+                content=request_text,
+                old_content=old_request,
+            )
+        disks_text = disk_list_text(box.disks)
+        old_disks = seen.disk_list if seen is not None else None
+        if old_disks != disks_text:
+            self.op(
+                "write-disk-list",
+                "backup",
+                f"{box.ip}/{DISK_LIST}",
+                f"disks of the request: {' '.join(box.disks)}",
+                content=disks_text,
+                old_content=old_disks,
+            )
+        config_text = render_box_config(self.site, box, rid)
+        if current is None:
+            self.op("write-config", "tftp", path, f"arm: {decision.reason}", content=config_text)
+        elif current.content != config_text:
+            if current.request_id != rid:
+                why = f"request changed ({current.request_id} → {rid}): {decision.reason}"
+            else:
+                why = "drift: the config differs from what testboxctl renders"
+            self.op(
+                "write-config",
+                "tftp",
+                path,
+                why,
+                content=config_text,
+                old_content=current.content,
+            )
+
+    def _remove_managed(self, name: str, reason: str) -> None:
+        current = self.observed.configs.get(name)
+        path = f"{PXE_CFG_DIR}/{name}"
+        if current is None:
+            return
+        if current.managed:
+            self.op("remove-config", "tftp", path, reason, old_content=current.content)
+        else:
+            self.notice("foreign-config", "not managed by testboxctl: left untouched", path)
+
+    def _prune(self, decision: Decision, seen: ObservedBox) -> None:
+        box = self.box
+        protected: set[str] = set()
+        if decision.armed and box.action == "restore":
+            # An armed restore's target is never pruned, whatever the retention says.
+            ref = box.image or "latest"
+            target = seen.images[-1].id if ref == "latest" else ref
+            protected.add(target)
+            if target not in {image.id for image in seen.images}:
+                self.notice(
+                    "problem",
+                    f"restore image {target} does not exist for this box",
+                    f"{box.ip}/images",
+                )
+        for image_id in select_prunable(seen.images, box.retention, protected, self.now):
+            self.op(
+                "prune-image",
+                "backup",
+                f"{box.ip}/images/{image_id}",
+                f"retention ({retention_text(box.retention)})",
+                image_id=image_id,
+            )

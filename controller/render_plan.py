@@ -1,0 +1,111 @@
+"""Two renderings of a plan: for people (review, CI logs) and `--json` (for tools).
+
+Human: grouped per box, one line per operation with its reason; a unified diff when a file that
+exists is rewritten (a drifted PXE config, a changed disk list), a DeepDiff of the two models
+when `request.json` changes; then the notices (foreign configs, orphaned boxes, problems), then
+a one-line summary. Plain text, no colours, deterministic (the golden tests pin it).
+
+JSON: the `schema.plan.Plan` model as is (docs/plan-format.md), two-space indent.
+"""
+
+import difflib
+import json
+from collections.abc import Iterable
+
+from deepdiff import DeepDiff
+
+from schema.plan import Operation, Plan
+
+_SIGN = {
+    "remove-config": "-",
+    "create-box-dir": "+",
+    "write-hostname": "+",
+    "write-request": "+",
+    "write-disk-list": "+",
+    "write-config": "+",
+    "prune-image": "-",
+}
+_WHAT = {
+    "remove-config": "remove",
+    "create-box-dir": "create directory",
+    "write-hostname": "write",
+    "write-request": "write",
+    "write-disk-list": "write",
+    "write-config": "write",
+    "prune-image": "prune image",
+}
+
+
+def plan_json(plan: Plan) -> str:
+    return plan.model_dump_json(indent=2) + "\n"
+
+
+def _indent(lines: Iterable[str], prefix: str = "      ") -> list[str]:
+    return [prefix + line for line in lines]
+
+
+def _unified(op: Operation) -> list[str]:
+    old = (op.old_content or "").splitlines()
+    new = (op.content or "").splitlines()
+    diff = difflib.unified_diff(
+        old, new, fromfile=f"{op.path} (now)", tofile=f"{op.path} (planned)", lineterm=""
+    )
+    return _indent(diff)
+
+
+def _model_diff(op: Operation) -> list[str]:
+    """DeepDiff of two JSON documents; a unified diff if the old one is not JSON."""
+    try:
+        old = json.loads(op.old_content or "")
+        new = json.loads(op.content or "")
+    except ValueError:
+        return _unified(op)
+    pretty = DeepDiff(old, new, verbose_level=2).pretty()
+    return _indent(sorted(line for line in pretty.splitlines() if line.strip()))
+
+
+def _op_lines(op: Operation) -> list[str]:
+    target = op.image_id if op.kind == "prune-image" else f"{op.share}:{op.path}"
+    verb = _WHAT[op.kind]
+    if op.kind in ("write-config", "write-request", "write-disk-list") and op.old_content:
+        verb, sign = "rewrite", "~"
+    else:
+        sign = _SIGN[op.kind]
+    lines = [f"  {sign} {verb} {target}", f"      because: {op.reason}"]
+    if op.old_content is not None and op.kind != "remove-config":
+        lines += _model_diff(op) if op.kind == "write-request" else _unified(op)
+    return lines
+
+
+def _group_title(op: Operation) -> str:
+    if op.box is not None:
+        return f"{op.box} ({op.ip})"
+    return "not in the desired state"
+
+
+def render_plan_text(plan: Plan) -> str:
+    lines = [f"Plan for TFTP share {plan.tftp_root} and backup share {plan.backup_root}"]
+    groups: dict[str, list[Operation]] = {}
+    for op in plan.operations:
+        groups.setdefault(_group_title(op), []).append(op)
+    for title, ops in groups.items():
+        lines.append("")
+        lines.append(title)
+        for op in ops:
+            lines += _op_lines(op)
+    if plan.notices:
+        lines.append("")
+        lines.append("Notices (nothing is changed for these):")
+        for notice in plan.notices:
+            where = notice.path or notice.ip or ""
+            who = f"{notice.box}: " if notice.box else ""
+            lines.append(f"  ! {notice.kind}: {who}{where}: {notice.message}")
+    lines.append("")
+    if plan.empty:
+        lines.append("In sync: nothing to change.")
+    else:
+        boxes = len(groups)
+        lines.append(
+            f"{len(plan.operations)} change(s) in {boxes} group(s); {len(plan.notices)} notice(s)."
+        )
+    return "\n".join(lines) + "\n"

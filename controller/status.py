@@ -1,0 +1,118 @@
+"""`testboxctl status`: where each box stands (SPEC §5), computed from desired + observed.
+
+Pure, like the planner, and using the same `decide` so status and plan never disagree. The
+`--json` shape is a contract: one object with a list `boxes`, each with `name`, `ip`, `action`,
+`request_id`, `state` and `images` (each with `id`), plus the last result and the age of the
+newest backup.
+"""
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from controller.requeststate import BoxState, decide
+from schema.desired import DesiredState
+from schema.layout import hex_ip
+from schema.observed import Observed, ObservedResult
+from schema.request import request_id
+
+STATUS_FORMAT_VERSION = 1
+
+
+class ImageSummary(BaseModel):
+    id: str
+    created: datetime
+    kind: str
+
+
+class LastResult(BaseModel):
+    request_id: str
+    outcome: str
+    attempt: int
+    finished: datetime | None
+    error: str | None
+
+
+class BoxStatus(BaseModel):
+    name: str
+    ip: str
+    action: str
+    request_id: str | None
+    state: BoxState
+    reason: str
+    # The managed config in place for the box right now (None: not armed on the share).
+    config: str | None
+    # False when the shares do not yet match the desired state for this box (run reconcile).
+    in_sync: bool
+    last_result: LastResult | None
+    images: list[ImageSummary]
+    newest_backup: datetime | None
+    newest_backup_age_seconds: int | None
+
+
+class StatusReport(BaseModel):
+    format_version: int = STATUS_FORMAT_VERSION
+    observed_at: datetime
+    boxes: list[BoxStatus]
+    orphaned_boxes: list[str]
+    foreign_configs: list[str]
+
+
+def _last(results: dict[str, ObservedResult], rid: str | None) -> ObservedResult | None:
+    if rid is not None and rid in results:
+        return results[rid]
+    dated = [r for r in results.values() if r.finished is not None]
+    return max(dated, key=lambda r: r.finished or datetime.min) if dated else None
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
+    now = observed.observed_at
+    boxes = []
+    for box in desired.effective_boxes():
+        rid = request_id(box)
+        seen = observed.boxes.get(box.ip)
+        results = seen.results if seen is not None else {}
+        decision = decide(box, rid, results.get(rid) if rid else None)
+        cfg = observed.configs.get(hex_ip(box.ip))
+        config = cfg.name if cfg is not None and cfg.managed else None
+        armed_now = config is not None and cfg is not None and cfg.request_id == rid
+        last = _last(results, rid)
+        images = seen.images if seen is not None else []
+        newest = max((_utc(i.created) for i in images), default=None)
+        boxes.append(
+            BoxStatus(
+                name=box.name,
+                ip=box.ip,
+                action=box.action,
+                request_id=rid,
+                state=decision.state,
+                reason=decision.reason,
+                config=config,
+                in_sync=armed_now == decision.armed,
+                last_result=None
+                if last is None
+                else LastResult(
+                    request_id=last.request_id,
+                    outcome=last.outcome,
+                    attempt=last.attempt,
+                    finished=last.finished,
+                    error=last.error,
+                ),
+                images=[ImageSummary(id=i.id, created=i.created, kind=i.kind) for i in images],
+                newest_backup=newest,
+                newest_backup_age_seconds=None
+                if newest is None
+                else max(0, int((now - newest).total_seconds())),
+            )
+        )
+    desired_ips = {b.ip for b in desired.boxes}
+    return StatusReport(
+        observed_at=now,
+        boxes=boxes,
+        orphaned_boxes=sorted(ip for ip in observed.boxes if ip not in desired_ips),
+        foreign_configs=sorted(n for n, c in observed.configs.items() if not c.managed),
+    )

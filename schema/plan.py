@@ -1,0 +1,70 @@
+"""A plan as data: what `testboxctl` will change on the shares, and why (docs/plan-format.md).
+
+The planner produces it, the renderers show it (human, `--json`), `--out PLAN` saves it and
+`testboxctl apply PLAN` executes it. Its JSON form is versioned (`format_version`) and stable:
+field order is the order below, operations are in the order apply runs them.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_FORMAT_VERSION: Literal[1] = 1
+
+OperationKind = Literal[
+    "remove-config",
+    "create-box-dir",
+    "write-hostname",
+    "write-request",
+    "write-disk-list",
+    "write-config",
+    "prune-image",
+]
+NoticeKind = Literal["foreign-config", "orphaned-box", "blocked", "problem"]
+Share = Literal["tftp", "backup"]
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Operation(PlanModel):
+    """One change. `path` is relative to the share's root; `content` is the full new content."""
+
+    kind: OperationKind
+    share: Share
+    path: str
+    reason: str
+    box: str | None = None
+    ip: str | None = None
+    request_id: str | None = None
+    content: str | None = None
+    # What is there now (a drifted config, an outdated request.json): shown as a diff.
+    old_content: str | None = None
+    image_id: str | None = None
+
+
+class Notice(PlanModel):
+    """Something the operator should know that the plan does not change."""
+
+    kind: NoticeKind
+    message: str
+    box: str | None = None
+    ip: str | None = None
+    path: str | None = None
+
+
+class Plan(PlanModel):
+    format_version: Literal[1] = PLAN_FORMAT_VERSION
+    tftp_root: str
+    backup_root: str
+    observed_at: datetime
+    fingerprint: str
+    operations: list[Operation] = Field(default_factory=list)
+    notices: list[Notice] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """No change to make (notices do not count: they are never acted on)."""
+        return not self.operations
