@@ -176,11 +176,14 @@ def _yaml_files(path: Path) -> list[Path]:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlProblem(0, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise YamlProblem(0, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlProblem(line, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _absolute(value: str, base: Path) -> str:
@@ -209,11 +212,13 @@ def load_desired(path: Path | None = None) -> LoadedDesired:
                 _Problem(index, line, f"{name}:{line}: {_field_path(key_path)}: {text}")
             )
         if doc.data is None:
+            unreadable = True
             problems.append(
                 _Problem(index, 1, f"{name}:1: empty file: expected a mapping with site: / boxes:")
             )
             continue
         if not isinstance(doc.data, dict):
+            unreadable = True
             problems.append(
                 _Problem(
                     index,
@@ -259,8 +264,9 @@ def load_desired(path: Path | None = None) -> LoadedDesired:
     validated_site: Site | None = None
     if site is None:
         if not unreadable:
-            where = files[0].parent if len(files) > 1 else files[0]
-            problems.append(_Problem(0, 0, f"{where}: no site: section in any desired file"))
+            problems.append(
+                _Problem(0, 1, f"{files[0]}:1: site: no site: section in any of the desired files")
+            )
     else:
         s_index, s_doc, s_data = site
         try:

@@ -1,0 +1,116 @@
+"""Commands that need no plan: `validate`, `schema`, `init --lab DIR`, `pxe-conf`."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller.cli.app import app, console
+from controller.cli.options import BackupRootOpt, DesiredFileOpt, TftpRootOpt
+from controller.errors import ControllerError
+from controller.lab import PXELINUX_FILE, SYSLINUX_BIOS_DIR, create_lab
+from controller.load import load_desired
+from controller.pxe_conf import pxe_conf
+from controller.shares import resolve_shares
+from schema.desired import DesiredState
+
+
+def _say(text: str) -> None:
+    # soft_wrap: one line stays one line whatever the terminal width (scripts parse it).
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def validate(file: DesiredFileOpt = None) -> None:
+    """Validate the desired state; exit 1 with one line per problem (file:line: field: problem)."""
+    loaded = load_desired(file)
+    state = loaded.state
+    armed = sum(1 for box in state.boxes if box.action != "none")
+    files = ", ".join(str(p) for p in loaded.sources)
+    _say(f"valid: {len(state.boxes)} boxes ({armed} with an action) in {files}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the desired-state file (for editors and CI checks)."""
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **DesiredState.model_json_schema(),
+        "title": "testboxctl desired state",
+    }
+    _say(json.dumps(document, indent=2))
+
+
+@app.command()
+def init(
+    lab: Annotated[
+        Path | None,
+        typer.Option(
+            "--lab", help="Directory to create the lab in (tftp/, backup/, desired.yaml)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rewrite the lab's own files in an existing DIR.")
+    ] = False,
+    pxelinux: Annotated[
+        Path, typer.Option("--pxelinux", hidden=True, help="pxelinux.0 to copy.")
+    ] = PXELINUX_FILE,
+    syslinux_bios: Annotated[
+        Path, typer.Option("--syslinux-bios", hidden=True, help="BIOS modules to copy.")
+    ] = SYSLINUX_BIOS_DIR,
+) -> None:
+    """Create a working lab for trying things: DIR/tftp, DIR/backup and DIR/desired.yaml."""
+    if lab is None:
+        raise ControllerError("init needs --lab DIR (the directory to create the lab in)")
+    report = create_lab(lab, force=force, pxelinux=pxelinux, syslinux_bios=syslinux_bios)
+    modules = sum(1 for p in report.written if p.parent.name == "bios")
+    shown = [p for p in report.written if p.parent.name != "bios"]
+    _say(f"created lab in {report.root}:")
+    for path in shown:
+        _say(f"  {path}")
+    if modules:
+        _say(f"  {report.root / 'tftp' / 'bios'}/ ({modules} PXELINUX BIOS modules)")
+    for note in report.notes:
+        _say(f"note: {note}")
+    _say(f"next: testboxctl reconcile --dry-run -f {report.root / 'desired.yaml'}")
+
+
+@app.command("pxe-conf")
+def pxe_conf_command(  # noqa: PLR0917  (typer maps parameters to options)
+    ip_or_name: Annotated[str, typer.Argument(metavar="IP-OR-NAME", help="Box IP or name.")],
+    action: Annotated[
+        str,
+        typer.Argument(
+            metavar="ACTION",
+            help="none, backup, backup-again, restore, refresh-info or rescue (none disarms).",
+        ),
+    ],
+    file: DesiredFileOpt = None,
+    tftp_root: TftpRootOpt = None,
+    backup_root: BackupRootOpt = None,
+    request: Annotated[
+        str | None,
+        typer.Option("--request", help="Request token (default: the time of this run)."),
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="Image to restore (default: latest).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace or remove a config not written by testboxctl.")
+    ] = False,
+) -> None:
+    """Arm one box for ACTION now (or disarm it with none), like the seed's testbox-pxe-conf.sh."""
+    loaded = load_desired(file)
+    shares = resolve_shares(loaded, tftp_root, backup_root)
+    report = pxe_conf(
+        loaded.state, shares, ip_or_name, action, token=request, image=image, force=force
+    )
+    for line in report.done:
+        _say(line)
+    if report.request_id is not None:
+        _say(
+            f"{report.box.name} ({report.box.ip}) armed for {report.box.action}, request "
+            f"{report.request_id}; reboot the box. Note: the next reconcile converges the box "
+            "back to the desired state."
+        )
