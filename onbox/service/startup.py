@@ -1,0 +1,124 @@
+"""Start-up checks of a maintenance boot: who am I (IP, host name) and are the shares there.
+
+Mirrors the seed's start of `testbox-maintenance.sh`: find the box's IP, look up its name, make
+sure both NFS shares are really mounted (the `testbox-backup` marker file on the backup share,
+`pxelinux.0` on the TFTP share), retrying once after a pause because early in boot the mounts
+may not be up yet. Acting on an empty mount point would write logs, results and images into the
+maintenance root's own directory, so a share that stays missing stops the run before any change.
+"""
+
+import concurrent.futures
+import fcntl
+import ipaddress
+import re
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from onbox.errors import ServiceError
+from schema.layout import BACKUP_MARKER, PXELINUX_BOOTFILE
+
+SIOCGIFADDR = 0x8915
+HOSTNAME_LOOKUP_TIMEOUT = 3.0
+# A long --retry-pause is meant for the failure-retry reboot; waiting for a mount is shorter.
+MOUNT_RETRY_PAUSE_MAX = 30.0
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+def interface_ipv4s() -> list[tuple[str, str]]:
+    """(interface, IPv4) for every interface that has one, in interface index order."""
+    found: list[tuple[str, str]] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(
+                    sock.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15])
+                )
+            except OSError:  # no IPv4 address on this interface
+                continue
+            found.append((name, socket.inet_ntoa(packed[20:24])))
+    return found
+
+
+def first_ipv4() -> str:
+    for _name, ip in interface_ipv4s():
+        if not ipaddress.IPv4Address(ip).is_loopback:
+            return ip
+    raise ServiceError("no non-loopback IPv4 address on any interface (is the network up?)")
+
+
+def lookup_hostname(ip: str, timeout: float = HOSTNAME_LOOKUP_TIMEOUT) -> str:
+    """Reverse lookup, bounded in time (a dead DNS server must not stall the boot); else
+    `unknown`. The name also becomes a file name on the backup share, so only a plain host
+    name is accepted."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(socket.gethostbyaddr, ip)
+        name = future.result(timeout=timeout)[0]
+    except (OSError, concurrent.futures.TimeoutError, UnicodeError):
+        return "unknown"
+    finally:
+        pool.shutdown(wait=False)
+    return name if _HOST.match(name) and ".." not in name else "unknown"
+
+
+def share_problems(tftp_root: Path, backup_root: Path) -> list[str]:
+    problems = []
+    if not (backup_root / BACKUP_MARKER).is_file():
+        problems.append(
+            f"backup share not mounted: marker {backup_root / BACKUP_MARKER} is missing"
+        )
+    if not (tftp_root / PXELINUX_BOOTFILE).is_file():
+        problems.append(f"TFTP share not mounted: {tftp_root / PXELINUX_BOOTFILE} is missing")
+    return problems
+
+
+def _in_fstab(mount_point: Path, fstab: Path = Path("/etc/fstab")) -> bool:
+    try:
+        lines = fstab.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and not fields[0].startswith("#") and Path(fields[1]) == mount_point:
+            return True
+    return False
+
+
+def try_mount(mount_point: Path, say: Callable[[str], None]) -> None:
+    """The seed's fstab lists the shares `noauto` (early-boot mount trouble) and the service
+    mounts them itself. Only a mount point listed in /etc/fstab is attempted."""
+    if not _in_fstab(mount_point):
+        return
+    try:
+        done = subprocess.run(
+            ["mount", str(mount_point)], check=False, capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        say(f"mount {mount_point}: {exc}")
+        return
+    if done.returncode != 0:
+        say(f"mount {mount_point}: {done.stderr.strip() or f'exit status {done.returncode}'}")
+
+
+def wait_for_shares(
+    tftp_root: Path, backup_root: Path, retry_pause: float, say: Callable[[str], None]
+) -> None:
+    """Check both shares; if one is missing, try mounting, pause once and check again."""
+    problems = share_problems(tftp_root, backup_root)
+    if not problems:
+        return
+    for problem in problems:
+        say(problem)
+    for root in (tftp_root, backup_root):
+        try_mount(root, say)
+    pause = min(retry_pause, MOUNT_RETRY_PAUSE_MAX)
+    if share_problems(tftp_root, backup_root) and pause > 0:
+        say(f"waiting {pause:g} s for the shares, then checking once more")
+        time.sleep(pause)
+    problems = share_problems(tftp_root, backup_root)
+    if problems:
+        raise ServiceError("; ".join(problems))

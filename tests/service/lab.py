@@ -1,0 +1,165 @@
+"""A box's view of two temp shares, armed the way the controller arms it (SPEC §2-3), and a
+runner for the real `testbox-maintenance` entry point in a subprocess."""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from schema.desired import DesiredState
+from schema.layout import (
+    BACKUP_MARKER,
+    DISK_LIST,
+    MANAGED_MARKER,
+    PXE_CFG_DIR,
+    PXELINUX_BOOTFILE,
+    REQUEST_COMMENT,
+    REQUEST_FILE,
+    action_arg,
+    hex_ip,
+    request_arg,
+)
+from schema.request import Request, Result
+
+SITE = {
+    "tftp_root": "tftp",
+    "backup_root": "backup",
+    "maintenance": {
+        "kernel": "maintenance-boot/vmlinuz",
+        "initrd": "maintenance-boot/initrd.img",
+        "nfs_server": "10.0.2.2",
+        "nfsroot": "/export/testbox-nfsroot",
+    },
+}
+
+
+def service_command() -> list[str]:
+    """The installed console script (next to this interpreter, else on PATH)."""
+    sibling = Path(sys.executable).parent / "testbox-maintenance"
+    if sibling.exists():
+        return [str(sibling)]
+    found = shutil.which("testbox-maintenance")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "onbox.service.main"]
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class BoxLab:
+    root: Path
+    ip: str = "10.0.2.15"
+    name: str = "tb-test-01"
+
+    @property
+    def tftp(self) -> Path:
+        return self.root / "tftp"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def box_dir(self) -> Path:
+        return self.backup / self.ip
+
+    @property
+    def config(self) -> Path:
+        return self.tftp / PXE_CFG_DIR / hex_ip(self.ip)
+
+    def make_shares(self) -> "BoxLab":
+        (self.tftp / PXE_CFG_DIR).mkdir(parents=True)
+        (self.tftp / PXELINUX_BOOTFILE).write_bytes(b"pxelinux")
+        (self.tftp / PXE_CFG_DIR / "default").write_text("PATH bios\nDEFAULT local-boot\n")
+        self.backup.mkdir(parents=True)
+        (self.backup / BACKUP_MARKER).write_text("")
+        return self
+
+    def request(
+        self,
+        action: str,
+        disks: list[str] | None = None,
+        image: str | None = None,
+        token: str | None = None,
+        max_attempts: int = 3,
+    ) -> Request:
+        box: dict[str, object] = {"name": self.name, "ip": self.ip, "action": action}
+        if disks:
+            box["disks"] = disks
+        if image:
+            box["image"] = image
+        if token:
+            box["request"] = token
+        box["max_attempts"] = max_attempts
+        state = DesiredState.model_validate({"site": SITE, "boxes": [box]})
+        return Request.for_box(state.effective_boxes()[0])
+
+    def arm(self, request: Request) -> str:
+        """Managed PXE config + request.json + disk-devices.lst; returns the APPEND line."""
+        append = (
+            f"initrd=maintenance-boot/initrd.img {action_arg(request.action)} "
+            f"{request_arg(request.request_id)} ro boot=nfs root=/dev/nfs "
+            f"nfsroot=10.0.2.2:/export/testbox-nfsroot,ro,tcp nfsvers=3 ip=dhcp"
+        )
+        self.config.write_text(
+            f"{MANAGED_MARKER}\n{REQUEST_COMMENT}{request.request_id}\nPATH bios\n"
+            "DEFAULT maintenance\nLABEL maintenance\n  KERNEL maintenance-boot/vmlinuz\n"
+            f"  APPEND {append}\nLABEL local-boot\nLOCALBOOT 0\n"
+        )
+        self.box_dir.mkdir(parents=True, exist_ok=True)
+        (self.box_dir / REQUEST_FILE).write_text(request.model_dump_json(indent=2))
+        (self.box_dir / DISK_LIST).write_text("".join(f"{d}\n" for d in request.disks))
+        return append
+
+    def run(
+        self,
+        cmdline: str | None,
+        *extra: str,
+        disks: dict[str, Path] | None = None,
+        ip: str | None = None,
+        timeout: float = 120,
+    ) -> Run:
+        argv = [*service_command(), "--no-reboot", "--retry-pause", "0"]
+        argv += ["--tftp-root", str(self.tftp), "--backup-root", str(self.backup)]
+        argv += ["--ip", ip or self.ip]
+        if cmdline is not None:
+            argv += ["--cmdline", cmdline]
+        for name, path in (disks or {}).items():
+            argv += ["--disk", f"{name}={path}"]
+        argv += list(extra)
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        done = subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=timeout, env=env
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def result(self, request: Request) -> Result:
+        path = self.box_dir / "results" / f"{request.request_id}.json"
+        return Result.model_validate_json(path.read_bytes())
+
+    def box_log(self) -> str:
+        return (self.box_dir / "maintenance.log").read_text()
+
+    def global_log(self) -> str:
+        path = self.backup / "maintenance.log"
+        return path.read_text() if path.exists() else ""
+
+
+def make_disk(path: Path, size: int, seed: int = 1) -> Path:
+    """A disk image file: pseudo-random content with zero runs (like a real disk)."""
+    import random
+
+    rng = random.Random(seed)
+    data = bytearray(rng.randbytes(size))
+    # Zero the second quarter: all-zero chunks are part of every real disk.
+    data[size // 4 : size // 2] = bytes(size // 4)
+    path.write_bytes(bytes(data))
+    return path
