@@ -71,6 +71,10 @@ class ImageStore(abc.ABC):
     def has_chunk(self, chunk_id: str) -> bool: ...
 
     @abc.abstractmethod
+    def stat_chunk(self, chunk_id: str) -> int | None:
+        """The stored (compressed) size of a chunk, None when it is not in the store."""
+
+    @abc.abstractmethod
     def get_chunk(self, chunk_id: str) -> bytes:
         """The compressed blob; IntegrityError when the chunk is missing."""
 
@@ -141,6 +145,10 @@ class ImageStore(abc.ABC):
 
     @abc.abstractmethod
     def open_legacy(self, box_ip: str, name: str) -> BinaryIO: ...
+
+    @abc.abstractmethod
+    def retire_legacy(self, box_ip: str, name: str) -> str:
+        """After import: rename `<disk>.gz` to `<disk>.gz.imported` (kept, no longer listed)."""
 
     # --- derived, shared by both backends ---------------------------------------------------
     def list_images(self, box_ip: str | None = None) -> list[ImageInfo]:

@@ -116,6 +116,12 @@ class FilesystemStore(ImageStore):
     def has_chunk(self, chunk_id: str) -> bool:
         return self._chunk_path(chunk_id).exists()
 
+    def stat_chunk(self, chunk_id: str) -> int | None:
+        try:
+            return self._chunk_path(chunk_id).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def get_chunk(self, chunk_id: str) -> bytes:
         try:
             return self._chunk_path(chunk_id).read_bytes()
@@ -316,6 +322,18 @@ class FilesystemStore(ImageStore):
             return open(self.root / box_ip / name, "rb")  # the caller closes it
         except FileNotFoundError:
             raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist") from None
+
+    def retire_legacy(self, box_ip: str, name: str) -> str:
+        if legacy_disk(name) is None:
+            raise StoreError(f"not a legacy image name: {name!r}")
+        source = self.root / box_ip / name
+        target = source.with_name(f"{name}.imported")
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            raise ImageNotFound(f"legacy image {source} does not exist") from None
+        fsync_dir(source.parent)
+        return target.name
 
     # --- listing, cheap: one scandir per box, commit records only ---------------------------
     def list_images(self, box_ip: str | None = None) -> list[ImageInfo]:

@@ -60,6 +60,11 @@ class MemoryStore(ImageStore):
         with self.lock:
             return chunk_id in self.chunks
 
+    def stat_chunk(self, chunk_id: str) -> int | None:
+        with self.lock:
+            entry = self.chunks.get(chunk_id)
+        return None if entry is None else len(entry[0])
+
     def get_chunk(self, chunk_id: str) -> bytes:
         with self.lock:
             try:
@@ -189,6 +194,8 @@ class MemoryStore(ImageStore):
             raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist")
         return io.BytesIO(entry[0])
 
-    def remove_legacy(self, box_ip: str, name: str) -> None:
+    def retire_legacy(self, box_ip: str, name: str) -> str:
         with self.lock:
-            self.legacy.pop((box_ip, name), None)
+            if self.legacy.pop((box_ip, name), None) is None:
+                raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist")
+        return f"{name}.imported"

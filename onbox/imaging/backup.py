@@ -1,0 +1,215 @@
+"""Back up a box's disks into the store as one new image (SPEC §4).
+
+Per disk: read fixed-size chunks sequentially; on worker threads, record all-zero chunks
+without storing them, hash the rest, take a lease on the id (gc protocol, docs/images.md),
+skip chunks the store already has, compress and store the others. Manifests are written when
+every disk is done, the commit record last: an interrupted backup leaves no image and never
+touches earlier ones. Memory is bounded by the in-flight window (2 x workers chunks).
+"""
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from onbox.errors import ImagingError
+from onbox.imaging import codec
+from onbox.imaging.disks import Reader, chunks, disk_size
+from onbox.imaging.pipeline import bounded_map, default_workers
+from onbox.imaging.progress import Progress, Tracker
+from onbox.store.base import ImageStore, Lease
+from onbox.store.records import (
+    DEFAULT_CHUNK_SIZE,
+    CommitDisk,
+    CommitRecord,
+    DiskManifest,
+    new_image_id,
+)
+from schema.request import DiskFigures
+
+
+@dataclass(frozen=True)
+class DiskStream:
+    """A disk to back up: how to read it, and its size when known (for progress)."""
+
+    read: Reader
+    size: int | None
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    image_id: str
+    box_ip: str
+    disks: list[DiskFigures]
+    elapsed: float
+
+    @property
+    def bytes_stored(self) -> int:
+        return sum(d.bytes_stored for d in self.disks)
+
+
+@dataclass
+class _DiskResult:
+    manifest: DiskManifest
+    figures: DiskFigures
+    stored_bytes: int  # compressed size of the disk's distinct chunks
+    zero_chunks: int = 0
+
+
+def backup_disks(
+    store: ImageStore,
+    box_ip: str,
+    disks: Mapping[str, Path],
+    *,
+    progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    workers: int | None = None,
+    level: int = codec.DEFAULT_LEVEL,
+    now: datetime | None = None,
+) -> BackupReport:
+    """Back up `disks` (disk name → block device or file) as one committed image."""
+    if not disks:
+        raise ImagingError(f"backup of {box_ip}: no disks given")
+    with ExitStack() as stack:
+        streams: dict[str, DiskStream] = {}
+        for name, path in disks.items():
+            size = disk_size(path)
+            try:
+                f = stack.enter_context(open(path, "rb", buffering=0))
+            except OSError as exc:
+                raise ImagingError(f"cannot read disk {name} ({path}): {exc.strerror}") from None
+            streams[name] = DiskStream(f.read, size)
+        return backup_streams(
+            store,
+            box_ip,
+            streams,
+            progress=progress,
+            chunk_size=chunk_size,
+            workers=workers,
+            level=level,
+            now=now,
+        )
+
+
+def backup_streams(
+    store: ImageStore,
+    box_ip: str,
+    streams: Mapping[str, DiskStream],
+    *,
+    progress: Progress | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    workers: int | None = None,
+    level: int = codec.DEFAULT_LEVEL,
+    now: datetime | None = None,
+    on_chunk: Callable[[str, int], None] | None = None,
+) -> BackupReport:
+    """The engine behind `backup_disks`, on readers (a disk, a decompressing legacy stream).
+
+    `on_chunk(disk, index)` is called after each chunk is recorded (tests interleave gc there).
+    """
+    if chunk_size <= 0:
+        raise ImagingError(f"chunk size must be positive, not {chunk_size}")
+    started = time.monotonic()
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    image_id = new_image_id(created)
+    workers = workers or default_workers()
+    lease = store.open_lease(image_id)
+    try:
+        results: dict[str, _DiskResult] = {}
+        with ThreadPoolExecutor(workers, thread_name_prefix="backup") as pool:
+            for name, stream in streams.items():
+                results[name] = _backup_disk(
+                    store,
+                    lease,
+                    pool,
+                    name=name,
+                    stream=stream,
+                    chunk_size=chunk_size,
+                    workers=workers,
+                    level=level,
+                    progress=progress,
+                    on_chunk=on_chunk,
+                )
+        commit_disks = []
+        for name, result in results.items():
+            digest = store.write_manifest(box_ip, image_id, result.manifest)
+            commit_disks.append(
+                CommitDisk(
+                    disk=name,
+                    size=result.manifest.size,
+                    chunk_size=chunk_size,
+                    chunks=len(result.manifest.chunks),
+                    zero_chunks=result.zero_chunks,
+                    stored_bytes=result.stored_bytes,
+                    manifest_sha256=digest,
+                )
+            )
+        store.commit(CommitRecord(id=image_id, box_ip=box_ip, created=created, disks=commit_disks))
+    finally:
+        lease.release()
+    return BackupReport(
+        image_id, box_ip, [r.figures for r in results.values()], time.monotonic() - started
+    )
+
+
+def _backup_disk(
+    store: ImageStore,
+    lease: Lease,
+    pool: ThreadPoolExecutor,
+    *,
+    name: str,
+    stream: DiskStream,
+    chunk_size: int,
+    workers: int,
+    level: int,
+    progress: Progress | None,
+    on_chunk: Callable[[str, int], None] | None,
+) -> _DiskResult:
+    claimed: set[str] = set()
+    claim_lock = threading.Lock()
+
+    def store_chunk(data: bytes) -> tuple[str | None, int, int, int]:
+        """(chunk id or None for zeros, length, bytes newly stored, stored size if first seen)."""
+        if codec.is_zero(data):
+            return None, len(data), 0, 0
+        cid = codec.chunk_id(data)
+        with claim_lock:
+            first = cid not in claimed
+            claimed.add(cid)
+        if not first:
+            return cid, len(data), 0, 0
+        # The lease is visible to gc before we look for the chunk: either gc sees the lease,
+        # or we see the chunk gone and store it again (docs/images.md, "gc safety").
+        lease.add(cid)
+        existing = store.stat_chunk(cid)
+        if existing is not None:
+            return cid, len(data), 0, existing
+        blob = codec.compress(data, level)
+        new = store.put_chunk(cid, blob)
+        return cid, len(data), len(blob) if new else 0, len(blob)
+
+    tracker = Tracker(f"backup {name}", stream.size, progress)
+    ids: list[str | None] = []
+    size = stored_new = stored_distinct = zero = 0
+    try:
+        for index, (cid, length, new, distinct) in enumerate(
+            bounded_map(pool, store_chunk, chunks(stream.read, chunk_size), 2 * workers)
+        ):
+            ids.append(cid)
+            size += length
+            stored_new += new
+            stored_distinct += distinct
+            zero += cid is None
+            tracker.advance(length)
+            if on_chunk is not None:
+                on_chunk(name, index)
+    except OSError as exc:
+        raise ImagingError(f"reading disk {name} failed: {exc.strerror or exc}") from None
+    tracker.finish()
+    manifest = DiskManifest(disk=name, size=size, chunk_size=chunk_size, chunks=ids)
+    figures = DiskFigures(disk=name, size=size, bytes_read=size, bytes_stored=stored_new)
+    return _DiskResult(manifest, figures, stored_distinct, zero)

@@ -1,0 +1,69 @@
+"""Chunk naming and compression: SHA-256 of the uncompressed bytes, zstd for storage.
+
+Both hashlib (for buffers over 2 KiB) and python-zstandard release the GIL, so worker threads
+hash and compress in parallel. A zstd (de)compressor object must not be shared between threads,
+so each thread gets its own.
+"""
+
+import hashlib
+import threading
+
+import zstandard
+
+from onbox.errors import IntegrityError
+
+# Chosen by benchmarks/imaging.py (see docs/images.md): level 3 compresses better than gzip -6
+# on system-like data at several hundred MB/s per core; level 1 was barely faster here.
+DEFAULT_LEVEL = 3
+
+_local = threading.local()
+_zero_cache: dict[int, bytes] = {}
+_zero_lock = threading.Lock()
+
+
+def chunk_id(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def zeros(length: int) -> bytes:
+    """A shared all-zero buffer of `length` bytes (one per distinct length)."""
+    buf = _zero_cache.get(length)
+    if buf is None:
+        with _zero_lock:
+            buf = _zero_cache.setdefault(length, bytes(length))
+    return buf
+
+
+def is_zero(data: bytes) -> bool:
+    return data == zeros(len(data))
+
+
+def compress(data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "c", None)
+    if compressors is None:
+        compressors = _local.c = {}
+    compressor = compressors.get(level)
+    if compressor is None:
+        compressor = compressors[level] = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    result: bytes = compressor.compress(data)
+    return result
+
+
+def decompress(blob: bytes, expected_length: int, what: str) -> bytes:
+    """Decompress one chunk; IntegrityError (naming `what`) when the blob is damaged."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if decompressor is None:
+        decompressor = _local.d = zstandard.ZstdDecompressor()
+    try:
+        data: bytes = decompressor.decompress(blob, max_output_size=max(expected_length, 1))
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what}: cannot decompress: {exc}") from None
+    return data
+
+
+def checked(blob: bytes, cid: str, expected_length: int, what: str) -> bytes:
+    """The chunk's bytes, after checking they hash to its id and have the expected length."""
+    data = decompress(blob, expected_length, what)
+    if len(data) != expected_length or chunk_id(data) != cid:
+        raise IntegrityError(f"{what}: chunk {cid} does not hash to its name")
+    return data
