@@ -73,6 +73,13 @@ def _scandir(path: Path) -> list[os.DirEntry[str]]:
         raise _stat_error(path, exc) from None
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError as exc:
+        raise _stat_error(Path(entry.path), exc) from None
+
+
 def _read_text(path: str) -> str:
     try:
         with open(path, "rb") as f:
@@ -93,7 +100,7 @@ def observe_configs(tftp: Path) -> dict[str, ObservedConfig]:
     configs: dict[str, ObservedConfig] = {}
     for entry in _scandir(tftp / PXE_CFG_DIR):
         # `default` is the share's marker; dot files are temp files of an atomic write.
-        if entry.name == DEFAULT_CONFIG or entry.name.startswith(".") or entry.is_dir():
+        if entry.name == DEFAULT_CONFIG or entry.name.startswith(".") or _is_dir(entry):
             continue
         content = _read_text(entry.path)
         managed, rid = parse_managed_header(content)
@@ -130,7 +137,7 @@ def observe_box(backup: Path, ip: str, store: ImageStore) -> ObservedBox:
     request_json = disk_list = None
     has_legacy = False
     for entry in _scandir(box_dir):
-        if entry.is_dir():
+        if _is_dir(entry):
             dirs.add(entry.name)
             continue
         files.add(entry.name)
@@ -177,7 +184,7 @@ def observe(shares: Shares, *, now: datetime | None = None) -> Observed:
     store = open_store(shares.backup)
     boxes: dict[str, ObservedBox] = {}
     for entry in _scandir(shares.backup):
-        if _is_ipv4(entry.name) and entry.is_dir():
+        if _is_ipv4(entry.name) and _is_dir(entry):
             boxes[entry.name] = observe_box(shares.backup, entry.name, store)
     observed = Observed.model_construct(
         tftp_root=str(shares.tftp),

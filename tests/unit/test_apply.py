@@ -1,0 +1,74 @@
+"""apply_plan: runs the plan in order, atomically, idempotently, one log line per change."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.apply import apply_plan
+from controller.errors import ApplyError
+from controller.observe import observe
+from controller.plan import make_plan
+from schema.layout import GLOBAL_LOG, PXE_CFG_DIR
+from tests.lab_builder import T0, add_image, desired, make_shares, snapshot, write_result
+
+BOX = {"name": "tb1", "ip": "10.0.2.15", "action": "backup"}
+
+
+def test_arms_a_box_with_world_readable_files_and_one_log_line_each(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path)
+    plan = make_plan(desired(BOX), observe(shares))
+    report = apply_plan(plan, shares)
+    assert len(report.applied) == 5
+    box = shares.backup / "10.0.2.15"
+    config = shares.tftp / PXE_CFG_DIR / "0A00020F"
+    for path in (config, box / "request.json", box / "disk-devices.lst", box / "tb1"):
+        assert path.stat().st_mode & 0o777 == 0o644
+    request = json.loads((box / "request.json").read_text())
+    assert request["action"] == "backup" and f"testbox-request={request['request_id']}" in (
+        config.read_text()
+    )
+    log = (shares.backup / GLOBAL_LOG).read_text().splitlines()
+    assert len(log) == 5
+    assert log[-1].endswith(
+        f"wrote tftp:{PXE_CFG_DIR}/0A00020F (arm: backup request "
+        f"{request['request_id']} not done yet)"
+    )
+    assert ": 10.0.2.15: info: testboxctl: " in log[0]
+
+
+def test_applying_twice_changes_nothing(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path)
+    plan = make_plan(desired(BOX), observe(shares))
+    apply_plan(plan, shares)
+    before = snapshot(shares.tftp, shares.backup)
+    report = apply_plan(plan, shares)
+    assert report.applied == [] and len(report.unchanged) == 5
+    assert snapshot(shares.tftp, shares.backup) == before
+
+
+def test_disarm_removes_config_first_and_prunes_last(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path)
+    apply_plan(make_plan(desired(BOX), observe(shares)), shares)
+    rid = json.loads((shares.backup / "10.0.2.15" / "request.json").read_text())["request_id"]
+    write_result(shares, "10.0.2.15", rid, "success")
+    for day in range(4):
+        add_image(shares, "10.0.2.15", T0.replace(day=20 + day), f"00000{day}")
+    plan = make_plan(desired(BOX), observe(shares))
+    kinds = [op.kind for op in plan.operations]
+    assert kinds == ["remove-config", "prune-image", "prune-image"]  # keep_last 2
+    apply_plan(plan, shares)
+    assert not (shares.tftp / PXE_CFG_DIR / "0A00020F").exists()
+    assert [i.id for i in observe(shares).boxes["10.0.2.15"].images] == [
+        "20261122T120000Z-000002",
+        "20261123T120000Z-000003",
+    ]
+
+
+def test_a_failed_write_stops_and_says_what_was_done(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path)
+    plan = make_plan(desired(BOX), observe(shares))
+    (shares.backup / "10.0.2.15").write_text("a file where the box directory belongs")
+    with pytest.raises(ApplyError, match=r"create-box-dir backup:10\.0\.2\.15 failed: .*0 of 5"):
+        apply_plan(plan, shares)
+    assert not (shares.tftp / PXE_CFG_DIR / "0A00020F").exists()  # nothing after the failure
