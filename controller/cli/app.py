@@ -10,5 +10,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+# soft_wrap: rich would otherwise wrap at 80 columns when not on a terminal, splitting the
+# one-line-per-problem error output (SPEC §5) that scripts and CI logs rely on.
+console = Console(highlight=False, soft_wrap=True)
+console_err = Console(stderr=True, highlight=False, soft_wrap=True)
