@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from controller.shares import Shares
 import pytest
 
+from controller.shares import Shares
 from tests.cli.test_reconcile import desired, run
 from tests.lab_builder import add_image, write_result
 
