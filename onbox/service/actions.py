@@ -6,17 +6,26 @@
 - refresh-info: only the info files (written before the action, see session).
 - rescue: nothing to do here; the session records `rescue-ready` and stays up.
 
-Imaging progress is reported through the engine's progress callback to the console and the
-per-box logs.
+Imaging progress goes through the engine's progress callback to the console and the per-box
+logs (a line at most every PROGRESS_INTERVAL seconds per disk, and one when a disk is done).
 """
 
+import errno
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from onbox.errors import ServiceError
+from onbox.imaging.backup import DiskStream, backup_streams
+from onbox.imaging.disks import Reader, disk_size
+from onbox.imaging.progress import LogProgress
+from onbox.imaging.restore import restore_image
 from onbox.service.logs import SessionLog
+from onbox.store import open_store
 from schema.request import DiskFigures, Request
+
+PROGRESS_INTERVAL = 10.0
 
 
 @dataclass
@@ -32,13 +41,13 @@ def run_action(
         return ActionReport()
     if not disks:
         raise ServiceError(f"{request.action}: no disks to image")
-    from onbox.store import open_store
-
     store = open_store(backup_root)
+    progress = LogProgress(log.progress_line, interval=PROGRESS_INTERVAL)
     if request.action == "restore":
         ref = request.image or "latest"
         log.info(f"restoring image {ref} onto {_describe(disks)}")
-        raise ServiceError("restore: the imaging engine is not wired in yet")
+        restored = restore_image(store, request.ip, ref, disks, progress=progress)
+        return ActionReport(image_id=restored.image_id, disks=list(restored.disks))
     if request.action == "backup":
         images = store.list_images(request.ip)
         if images:
@@ -47,7 +56,35 @@ def run_action(
                 f"{images[-1].id} ({images[-1].kind}); use backup-again to add another"
             )
     log.info(f"backing up {_describe(disks)}")
-    raise ServiceError("backup: the imaging engine is not wired in yet")
+    with ExitStack() as stack:
+        streams: dict[str, DiskStream] = {}
+        for name, path in disks.items():
+            size = disk_size(path)
+            f = stack.enter_context(open(path, "rb", buffering=0))
+            streams[name] = DiskStream(sized_reader(f.read, size), size)
+        backed_up = backup_streams(store, request.ip, streams, progress=progress)
+    return ActionReport(image_id=backed_up.image_id, disks=list(backed_up.disks))
+
+
+def sized_reader(read: Reader, size: int) -> Reader:
+    """A reader that fails, like a disk read error, when the disk ends before `size` bytes.
+
+    A disk that shrinks while it is read (a file truncated, a device going away) would
+    otherwise end the stream early and the backup would commit a short image as if whole.
+    """
+    position = 0
+
+    def checked(length: int) -> bytes:
+        nonlocal position
+        data = read(length)
+        position += len(data)
+        if not data and length > 0 and position < size:
+            raise OSError(
+                errno.EIO, f"disk ended at byte {position} of {size} (shrunk or unreadable)"
+            )
+        return data
+
+    return checked
 
 
 def _describe(disks: Mapping[str, Path]) -> str:

@@ -125,6 +125,7 @@ class BoxLab:
         *extra: str,
         disks: dict[str, Path] | None = None,
         ip: str | None = None,
+        path: Path | None = None,
         timeout: float = 120,
     ) -> Run:
         argv = [*service_command(), "--no-reboot", "--retry-pause", "0"]
@@ -136,6 +137,8 @@ class BoxLab:
             argv += ["--disk", f"{name}={path}"]
         argv += list(extra)
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        if path is not None:
+            env["PATH"] = str(path)
         done = subprocess.run(
             argv, check=False, capture_output=True, text=True, timeout=timeout, env=env
         )
