@@ -83,8 +83,15 @@ class LoadedYaml:
         return 1
 
 
-def _record_lines(node: yaml.Node, path: Path, doc: LoadedYaml) -> None:
-    """Fill `doc.lines`, and note keys given twice (PyYAML would keep the last silently)."""
+def _record_lines(node: yaml.Node, path: Path, doc: LoadedYaml, seen: set[int]) -> None:
+    """Fill `doc.lines`, and note keys given twice (PyYAML would keep the last silently).
+
+    A node reached again through an alias is not walked again: its lines are the anchor's,
+    and a recursive or exponential alias structure must not hang the loader.
+    """
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
@@ -98,12 +105,12 @@ def _record_lines(node: yaml.Node, path: Path, doc: LoadedYaml) -> None:
                 )
                 continue
             doc.lines[child] = line
-            _record_lines(value_node, child, doc)
+            _record_lines(value_node, child, doc, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             doc.lines[child] = item.start_mark.line + 1
-            _record_lines(item, child, doc)
+            _record_lines(item, child, doc, seen)
 
 
 def load_yaml(text: str) -> LoadedYaml:
@@ -113,7 +120,10 @@ def load_yaml(text: str) -> LoadedYaml:
         node = loader.get_single_node()
         if node is None:
             return LoadedYaml(data=None)
-        data = loader.construct_document(node)
+        # Lines first: constructing flattens merge keys (`<<`) into the nodes in place.
+        doc = LoadedYaml(data=None, lines={(): node.start_mark.line + 1})
+        _record_lines(node, (), doc, set())
+        doc.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -123,6 +133,4 @@ def load_yaml(text: str) -> LoadedYaml:
         raise YamlProblem(0, f"not valid YAML: {exc}") from None
     finally:
         loader.dispose()
-    doc = LoadedYaml(data=data, lines={(): node.start_mark.line + 1})
-    _record_lines(node, (), doc)
     return doc

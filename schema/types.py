@@ -15,7 +15,7 @@ Action = Literal["none", "backup", "backup-again", "restore", "refresh-info", "r
 ArmableAction = Literal["backup", "backup-again", "restore", "refresh-info", "rescue"]
 ACTIONS: tuple[str, ...] = ("none", "backup", "backup-again", "restore", "refresh-info", "rescue")
 
-_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _ipv4(value: str) -> str:
@@ -32,7 +32,7 @@ def _hostname(value: str) -> str:
     """RFC 1123 host name; box names also become file names on the backup share."""
     if not value or len(value) > 253:
         raise ValueError("host name must be 1 to 253 characters")
-    if not all(_HOST_LABEL.match(label) for label in value.split(".")):
+    if not all(_HOST_LABEL.fullmatch(label) for label in value.split(".")):
         raise ValueError(
             f"not an RFC 1123 host name: {value!r} "
             "(letters, digits and '-' in dot-separated labels, no leading or trailing '-')"

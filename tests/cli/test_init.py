@@ -1,0 +1,117 @@
+"""`testboxctl init --lab DIR` through the real entry point: a lab testboxctl can run on at once."""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schema.layout import DEFAULT_CONFIG_TEXT
+
+REPO = Path(__file__).resolve().parents[2]
+PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
+BIOS = Path("/usr/lib/syslinux/modules/bios")
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("testboxctl")
+    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
+    # The shares come from the desired file or flags, never from the caller's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
+    return subprocess.run(
+        [*cmd, *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_init_creates_shares_markers_and_a_desired_file_that_reconciles(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    run = run_cli("init", "--lab", lab)
+    assert run.returncode == 0, run.stderr
+    default = lab / "tftp" / "pxelinux.cfg" / "default"
+    assert default.read_text() == DEFAULT_CONFIG_TEXT
+    assert stat.S_IMODE(default.stat().st_mode) == 0o644
+    assert (lab / "backup" / "testbox-backup").is_file()
+    assert run_cli("validate", "-f", lab / "desired.yaml").returncode == 0
+    # The sample has boxes with actions: a dry run finds work, reconcile does it, then in sync.
+    assert run_cli("reconcile", "--dry-run", "-f", lab / "desired.yaml").returncode == 2
+    assert run_cli("reconcile", "-f", lab / "desired.yaml").returncode == 0
+    assert run_cli("reconcile", "--dry-run", "-f", lab / "desired.yaml").returncode == 0
+    assert (lab / "tftp" / "pxelinux.cfg" / "0A00020F").is_file()
+    # No temp files left behind by the atomic writes.
+    assert not [p for p in lab.rglob(".*.tmp")]
+
+
+@pytest.mark.skipif(not PXELINUX.is_file() or not BIOS.is_dir(), reason="pxelinux not installed")
+def test_init_copies_pxelinux_files_from_the_debian_packages(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    assert run_cli("init", "--lab", lab).returncode == 0
+    tftp = lab / "tftp"
+    assert (tftp / "pxelinux.0").read_bytes() == PXELINUX.read_bytes()
+    assert (tftp / "ldlinux.c32").read_bytes() == (BIOS / "ldlinux.c32").read_bytes()
+    assert sorted(p.name for p in (tftp / "bios").iterdir()) == sorted(
+        p.name for p in BIOS.iterdir() if p.is_file()
+    )
+
+
+def test_init_says_so_when_pxelinux_is_not_installed(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    run = run_cli(
+        "init",
+        "--lab",
+        lab,
+        "--pxelinux",
+        tmp_path / "missing" / "pxelinux.0",
+        "--syslinux-bios",
+        tmp_path / "missing" / "bios",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Debian package pxelinux not installed" in run.stdout
+    assert "Debian package syslinux-common not installed" in run.stdout
+    assert not (lab / "tftp" / "pxelinux.0").exists()
+    assert (lab / "tftp" / "pxelinux.cfg" / "default").is_file()
+
+
+def test_init_refuses_a_non_empty_directory_unless_forced(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    assert run_cli("init", "--lab", lab).returncode == 0
+    box_file = lab / "backup" / "10.0.2.15" / "keep-me"
+    box_file.parent.mkdir()
+    box_file.write_text("operator data")
+    (lab / "tftp" / "pxelinux.cfg" / "default").write_text("hand-edited\n")
+
+    again = run_cli("init", "--lab", lab)
+    assert again.returncode == 1
+    assert "exists and is not empty" in again.stderr and "--force" in again.stderr
+    assert (lab / "tftp" / "pxelinux.cfg" / "default").read_text() == "hand-edited\n"
+
+    forced = run_cli("init", "--lab", lab, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (lab / "tftp" / "pxelinux.cfg" / "default").read_text() == DEFAULT_CONFIG_TEXT
+    assert box_file.read_text() == "operator data"
+
+
+def test_init_without_lab_option_and_on_a_file(tmp_path: Path) -> None:
+    assert "init needs --lab DIR" in run_cli("init").stderr
+    (tmp_path / "file").write_text("x")
+    run = run_cli("init", "--lab", tmp_path / "file")
+    assert run.returncode == 1 and "not a directory" in run.stderr
+
+
+def test_repo_sample_works_with_init_lab_from_the_project_root(tmp_path: Path) -> None:
+    """README's first command: `init --lab lab` + reconcile with the default `-f desired/`."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "desired", project / "desired")
+    assert run_cli("init", "--lab", "lab", cwd=project).returncode == 0
+    assert run_cli("reconcile", "--dry-run", cwd=project).returncode == 2
+    assert run_cli("reconcile", cwd=project).returncode == 0
+    assert run_cli("reconcile", "--dry-run", cwd=project).returncode == 0
+    assert run_cli("status", cwd=project).returncode == 0

@@ -1,0 +1,154 @@
+"""`testboxctl pxe-conf IP-OR-NAME ACTION` through the real entry point, on a real lab."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.load import load_desired
+from controller.render import render_box_config
+from schema.request import Request
+
+HEX_15 = "0A00020F"
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("testboxctl")
+    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
+    # The shares come from the desired file or flags, never from the caller's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
+    return subprocess.run(
+        [*cmd, *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    root = tmp_path / "lab"
+    assert run_cli("init", "--lab", root).returncode == 0
+    return root
+
+
+def test_arming_by_name_writes_request_files_then_a_config_equal_to_render(lab: Path) -> None:
+    desired = lab / "desired.yaml"
+    run = run_cli("pxe-conf", "tb-w10-01", "rescue", "-f", desired)
+    assert run.returncode == 0, run.stderr
+    request = Request.model_validate_json(
+        (lab / "backup" / "10.0.2.15" / "request.json").read_text()
+    )
+    assert (request.action, request.box, request.ip) == ("rescue", "tb-w10-01", "10.0.2.15")
+    assert request.token is not None and request.token.startswith("pxe-conf-")
+    assert (lab / "backup" / "10.0.2.15" / "disk-devices.lst").read_text() == "sda\n"
+    assert (lab / "backup" / "10.0.2.15" / "tb-w10-01").is_file()
+
+    loaded = load_desired(desired)
+    box = loaded.state.effective(loaded.state.boxes[0]).model_copy(
+        update={"action": "rescue", "request": request.token}
+    )
+    config = (lab / "tftp" / "pxelinux.cfg" / HEX_15).read_text()
+    assert config == render_box_config(loaded.state.site, box, request.request_id)
+    assert f"wrote {lab / 'tftp' / 'pxelinux.cfg' / HEX_15}" in run.stdout
+    log = (lab / "backup" / "maintenance.log").read_text()
+    assert (
+        f"10.0.2.15: info: testboxctl pxe-conf: armed rescue, request {request.request_id}" in log
+    )
+
+
+def test_explicit_token_gives_the_stable_request_id(lab: Path) -> None:
+    args = ("pxe-conf", "10.0.2.15", "backup-again", "-f", lab / "desired.yaml")
+    first = run_cli(*args, "--request", "ticket-42")
+    again = run_cli(*args, "--request", "ticket-42")
+    assert first.returncode == again.returncode == 0
+    rid = json.loads((lab / "backup" / "10.0.2.15" / "request.json").read_text())["request_id"]
+    assert rid in first.stdout and rid in again.stdout
+
+
+def test_an_ip_not_in_the_desired_file_gets_the_site_defaults(lab: Path) -> None:
+    run = run_cli("pxe-conf", "10.0.2.99", "refresh-info", "-f", lab / "desired.yaml")
+    assert run.returncode == 0, run.stderr
+    assert (lab / "tftp" / "pxelinux.cfg" / "0A000263").is_file()
+    assert (lab / "backup" / "10.0.2.99" / "box-10-0-2-99").is_file()
+
+
+def test_none_removes_the_managed_config_and_nothing_else(lab: Path) -> None:
+    desired = lab / "desired.yaml"
+    assert run_cli("pxe-conf", "tb-w10-01", "backup", "-f", desired).returncode == 0
+    run = run_cli("pxe-conf", "tb-w10-01", "none", "-f", desired)
+    assert run.returncode == 0
+    assert not (lab / "tftp" / "pxelinux.cfg" / HEX_15).exists()
+    assert f"removed {lab / 'tftp' / 'pxelinux.cfg' / HEX_15}" in run.stdout
+    assert (lab / "tftp" / "pxelinux.cfg" / "default").is_file()
+    nothing = run_cli("pxe-conf", "tb-w10-01", "none", "-f", desired)
+    assert nothing.returncode == 0 and "nothing to do" in nothing.stdout
+
+
+def test_a_foreign_config_is_left_alone_unless_forced(lab: Path) -> None:
+    foreign = lab / "tftp" / "pxelinux.cfg" / HEX_15
+    foreign.write_text("DEFAULT hand-made\n")
+    for action in ("backup", "none"):
+        run = run_cli("pxe-conf", "10.0.2.15", action, "-f", lab / "desired.yaml")
+        assert run.returncode == 1
+        assert "not written by testboxctl" in run.stderr
+        assert foreign.read_text() == "DEFAULT hand-made\n"
+    forced = run_cli("pxe-conf", "10.0.2.15", "backup", "-f", lab / "desired.yaml", "--force")
+    assert forced.returncode == 0
+    assert foreign.read_text().startswith("# managed-by: testboxctl\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("tb-nope", "backup"), "no box named 'tb-nope'"),
+        (("10.0.2.15", "format"), "unknown action 'format'"),
+        (("10.0.2.15", "backup", "--request", "two words"), "invalid --request"),
+        (("10.0.2.15", "restore", "--image", "../x"), "invalid --request or --image"),
+    ],
+)
+def test_bad_arguments_change_nothing(lab: Path, args: tuple[str, ...], message: str) -> None:
+    before = _snapshot(lab)
+    run = run_cli("pxe-conf", *args, "-f", lab / "desired.yaml")
+    assert run.returncode == 1
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert _snapshot(lab) == before
+
+
+@pytest.mark.parametrize("missing", ["backup/testbox-backup", "tftp/pxelinux.cfg/default"])
+def test_an_unmounted_share_stops_before_any_change(lab: Path, missing: str) -> None:
+    (lab / missing).unlink()
+    before = _snapshot(lab)
+    run = run_cli("pxe-conf", "10.0.2.15", "backup", "-f", lab / "desired.yaml")
+    assert run.returncode == 1 and "not mounted" in run.stderr
+    assert _snapshot(lab) == before
+
+
+def test_share_flags_override_the_desired_file(lab: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    assert run_cli("init", "--lab", other).returncode == 0
+    run = run_cli(
+        "pxe-conf",
+        "10.0.2.15",
+        "backup",
+        "-f",
+        lab / "desired.yaml",
+        "--tftp-root",
+        other / "tftp",
+        "--backup-root",
+        other / "backup",
+    )
+    assert run.returncode == 0, run.stderr
+    assert (other / "tftp" / "pxelinux.cfg" / HEX_15).is_file()
+    assert not (lab / "tftp" / "pxelinux.cfg" / HEX_15).exists()
