@@ -4,14 +4,12 @@ Deterministic renderings, so that "is the file as it should be?" is a string com
 second run plans nothing.
 """
 
-import json
-
 from schema.request import Request
 
 
 def request_json_text(request: Request) -> str:
     """`request.json`: the model's fields in declaration order, two-space indent, final newline."""
-    return json.dumps(request.model_dump(mode="json"), indent=2) + "\n"
+    return request.model_dump_json(indent=2) + "\n"
 
 
 def disk_list_text(disks: list[str]) -> str:

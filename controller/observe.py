@@ -38,7 +38,7 @@ from schema.observed import Observed, ObservedBox, ObservedConfig, ObservedResul
 _OUTCOMES = ("success", "failure", "rescue-ready")
 
 
-def _stat_error(path: Path, exc: OSError) -> ShareError:
+def _stat_error(path: Path | str, exc: OSError) -> ShareError:
     return ShareError(f"{path}: cannot read: {exc.strerror or exc}")
 
 
@@ -65,7 +65,7 @@ def check_markers(shares: Shares) -> None:
     )
 
 
-def _scandir(path: Path) -> list[os.DirEntry[str]]:
+def _scandir(path: Path | str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as it:
             return list(it)
@@ -77,7 +77,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
     except OSError as exc:
-        raise _stat_error(Path(entry.path), exc) from None
+        raise _stat_error(entry.path, exc) from None
 
 
 def _read_text(path: str) -> str:
@@ -85,7 +85,7 @@ def _read_text(path: str) -> str:
         with open(path, "rb") as f:
             return f.read().decode("utf-8", errors="replace")
     except OSError as exc:
-        raise _stat_error(Path(path), exc) from None
+        raise _stat_error(path, exc) from None
 
 
 def _is_ipv4(name: str) -> bool:
@@ -130,8 +130,9 @@ def _parse_result(path: str, problems: list[str], label: str) -> ObservedResult 
         return None
 
 
-def observe_box(backup: Path, ip: str, store: ImageStore) -> ObservedBox:
-    box_dir = backup / ip
+def observe_box(backup: str, ip: str, store: ImageStore) -> ObservedBox:
+    # Plain strings, not pathlib: this runs once per box, and Path joins cost more than scandir.
+    box_dir = os.path.join(backup, ip)
     files: set[str] = set()
     dirs: set[str] = set()
     request_json = disk_list = None
@@ -150,7 +151,7 @@ def observe_box(backup: Path, ip: str, store: ImageStore) -> ObservedBox:
     results: dict[str, ObservedResult] = {}
     problems: list[str] = []
     if RESULTS_DIR in dirs:
-        for entry in _scandir(box_dir / RESULTS_DIR):
+        for entry in _scandir(os.path.join(box_dir, RESULTS_DIR)):
             if not entry.name.endswith(".json") or entry.name.startswith("."):
                 continue
             label = f"{ip}/{RESULTS_DIR}/{entry.name}"
@@ -183,9 +184,10 @@ def observe(shares: Shares, *, now: datetime | None = None) -> Observed:
     configs = observe_configs(shares.tftp)
     store = open_store(shares.backup)
     boxes: dict[str, ObservedBox] = {}
-    for entry in _scandir(shares.backup):
+    backup = str(shares.backup)
+    for entry in _scandir(backup):
         if _is_ipv4(entry.name) and _is_dir(entry):
-            boxes[entry.name] = observe_box(shares.backup, entry.name, store)
+            boxes[entry.name] = observe_box(backup, entry.name, store)
     observed = Observed.model_construct(
         tftp_root=str(shares.tftp),
         backup_root=str(shares.backup),

@@ -58,8 +58,10 @@ class _BoxPlanner:
         old_content: str | None = None,
         image_id: str | None = None,
     ) -> None:
+        # model_construct: every value here comes from validated models and typed literals, and
+        # a 10,000-box lab makes tens of thousands of operations.
         self.out.operations.append(
-            Operation(
+            Operation.model_construct(
                 kind=kind,
                 share=share,
                 path=path,

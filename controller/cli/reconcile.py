@@ -54,7 +54,10 @@ LockTimeoutOpt = Annotated[
 
 
 def _say(text: str) -> None:
-    console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+    # Plain text straight to the console's file: rich's rendering of a 10,000-box plan takes
+    # seconds, and this output is already laid out (and must not be wrapped).
+    console.file.write(text)
+    console.file.flush()
 
 
 def _warn(text: str) -> None:
