@@ -126,9 +126,14 @@ class BoxLab:
         disks: dict[str, Path] | None = None,
         ip: str | None = None,
         path: Path | None = None,
+        reboot_shims: Path | None = None,
+        retry_pause: float = 0,
         timeout: float = 120,
     ) -> Run:
-        argv = [*service_command(), "--no-reboot", "--retry-pause", "0"]
+        """Run the service; with `reboot_shims` (see `reboot_shims`) without --no-reboot."""
+        argv = [*service_command(), "--retry-pause", f"{retry_pause:g}"]
+        if reboot_shims is None:
+            argv.append("--no-reboot")
         argv += ["--tftp-root", str(self.tftp), "--backup-root", str(self.backup)]
         argv += ["--ip", ip or self.ip]
         if cmdline is not None:
@@ -139,6 +144,12 @@ class BoxLab:
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         if path is not None:
             env["PATH"] = str(path)
+        if reboot_shims is not None:
+            env["PATH"] = f"{reboot_shims}{os.pathsep}{env['PATH']}"
+            # Never let a test reboot the machine it runs on.
+            for command in ("reboot", "systemctl"):
+                found = shutil.which(command, path=env["PATH"])
+                assert found == str(reboot_shims / command), found
         done = subprocess.run(
             argv, check=False, capture_output=True, text=True, timeout=timeout, env=env
         )
@@ -154,6 +165,17 @@ class BoxLab:
     def global_log(self) -> str:
         path = self.backup / "maintenance.log"
         return path.read_text() if path.exists() else ""
+
+
+def reboot_shims(directory: Path) -> Path:
+    """`reboot` and `systemctl` stand-ins that record how they were called in `calls`: the
+    real ones would reboot the machine running the tests."""
+    directory.mkdir()
+    for command in ("reboot", "systemctl"):
+        shim = directory / command
+        shim.write_text(f'#!/bin/sh\necho "{command} $*" >> "{directory}/calls"\n')
+        shim.chmod(0o755)
+    return directory
 
 
 def make_disk(path: Path, size: int, seed: int = 1) -> Path:
