@@ -104,6 +104,10 @@ class ImageStore(abc.ABC):
         """Chunks named by live leases; leases not touched for `stale_after` s are ignored."""
 
     @abc.abstractmethod
+    def live_leases(self, stale_after: float) -> set[str]:
+        """Ids of leases touched within `stale_after` s (a lease is named after its image)."""
+
+    @abc.abstractmethod
     def remove_stale_leases(self, stale_after: float) -> list[str]: ...
 
     # --- images -------------------------------------------------------------------------
@@ -134,10 +138,11 @@ class ImageStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_image(self, box_ip: str, image_id: str) -> None:
-        """Remove the commit record first (the image is gone at once), then the rest."""
+        """Make the image disappear at once (atomically), then remove its files."""
 
     @abc.abstractmethod
-    def remove_pending(self, box_ip: str, image_id: str) -> None: ...
+    def remove_pending(self, box_ip: str, image_id: str) -> bool:
+        """Remove an uncommitted image directory; False (and nothing removed) if committed."""
 
     # --- legacy images (the seed's gz files) -----------------------------------------------
     @abc.abstractmethod
@@ -188,13 +193,25 @@ class ImageStore(abc.ABC):
         record = self.read_commit(box_ip, image_id)
         return [self.read_manifest(box_ip, image_id, d.disk) for d in record.disks]
 
+    def image_chunk_ids(self, box_ip: str, image_id: str) -> set[str] | None:
+        """Chunks an image references; None when it was deleted while we read it.
+
+        A committed image whose manifests cannot be read raises: a caller deciding what is
+        garbage must stop rather than treat that image's chunks as unreferenced.
+        """
+        try:
+            return set().union(*(m.stored_ids() for m in self.manifests(box_ip, image_id)))
+        except (ImageNotFound, IntegrityError):
+            if image_id not in self.committed_ids(box_ip):
+                return None
+            raise
+
     def referenced_chunks(self) -> set[str]:
         """Every chunk id some committed image references (reads every manifest)."""
         referenced: set[str] = set()
         for ip in self.box_ips():
             for iid in self.committed_ids(ip):
-                for manifest in self.manifests(ip, iid):
-                    referenced |= manifest.stored_ids()
+                referenced |= self.image_chunk_ids(ip, iid) or set()
         return referenced
 
     def resolve(self, box_ip: str, ref: str) -> ImageInfo:

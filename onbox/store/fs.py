@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import ipaddress
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -207,6 +208,9 @@ class FilesystemStore(ImageStore):
                 leased.update(line for line in path.read_text().split() if is_chunk_id(line))
         return leased
 
+    def live_leases(self, stale_after: float) -> set[str]:
+        return {path.stem for path, stale in self._lease_files(stale_after) if not stale}
+
     def remove_stale_leases(self, stale_after: float) -> list[str]:
         removed = []
         for path, stale in list(self._lease_files(stale_after)):
@@ -283,17 +287,25 @@ class FilesystemStore(ImageStore):
         return pending
 
     def delete_image(self, box_ip: str, image_id: str) -> None:
+        # One rename makes the whole image disappear at once (hidden names are not images and
+        # not pending backups); then the files go.
         directory = self._image_dir(box_ip, image_id)
-        if not remove_durably(directory / COMMIT_FILE):
+        if not (directory / COMMIT_FILE).exists():
             raise ImageNotFound(f"box {box_ip} has no image {image_id!r}")
-        shutil.rmtree(directory)
+        doomed = directory.with_name(f".deleting-{image_id}-{secrets.token_hex(3)}")
+        try:
+            os.rename(directory, doomed)
+        except FileNotFoundError:
+            raise ImageNotFound(f"box {box_ip} has no image {image_id!r}") from None
         fsync_dir(directory.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
 
-    def remove_pending(self, box_ip: str, image_id: str) -> None:
+    def remove_pending(self, box_ip: str, image_id: str) -> bool:
         directory = self._image_dir(box_ip, image_id)
         if (directory / COMMIT_FILE).exists():
-            raise StoreError(f"image {box_ip}/{image_id} is committed, not pending")
+            return False
         shutil.rmtree(directory, ignore_errors=True)
+        return True
 
     # --- legacy ---------------------------------------------------------------------------
     def _box_entries(self, box_ip: str) -> list[os.DirEntry[str]]:

@@ -107,6 +107,11 @@ class MemoryStore(ImageStore):
             live = [ids for ids, touched in self.leases.values() if now - touched <= stale_after]
             return set().union(*live) if live else set()
 
+    def live_leases(self, stale_after: float) -> set[str]:
+        now = self.clock()
+        with self.lock:
+            return {k for k, (_, t) in self.leases.items() if now - t <= stale_after}
+
     def remove_stale_leases(self, stale_after: float) -> list[str]:
         now = self.clock()
         with self.lock:
@@ -168,12 +173,13 @@ class MemoryStore(ImageStore):
             self.manifest_bytes.pop((box_ip, image_id), None)
             self.dir_mtimes.pop((box_ip, image_id), None)
 
-    def remove_pending(self, box_ip: str, image_id: str) -> None:
+    def remove_pending(self, box_ip: str, image_id: str) -> bool:
         with self.lock:
             if (box_ip, image_id) in self.commits:
-                raise StoreError(f"image {box_ip}/{image_id} is committed, not pending")
+                return False
             self.manifest_bytes.pop((box_ip, image_id), None)
             self.dir_mtimes.pop((box_ip, image_id), None)
+            return True
 
     # --- legacy ---------------------------------------------------------------------------
     def add_legacy(self, box_ip: str, name: str, gz: bytes, mtime: float | None = None) -> None:

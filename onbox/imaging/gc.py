@@ -1,0 +1,125 @@
+"""Garbage collection: remove chunks no committed image references (SPEC §4).
+
+It must never remove a chunk a concurrently running backup is about to reference. The
+protocol (docs/images.md, "gc safety") pairs with the backup engine:
+
+  backup, per chunk:  add the id to its lease (visible when add returns), THEN look for the
+                      chunk; store it when absent. Commit record first, lease released after.
+  gc:                 1. candidates = stored chunks older than the grace period that no
+                         committed image and no live lease references (mark);
+                      2. move every candidate to this run's trash (reversible rename);
+                      3. re-read the leases, then the committed images; put back every trashed
+                         chunk they reference; 4. only then empty the trash.
+
+Either the backup's lease add comes before gc's re-read in step 3 (gc sees the lease and puts
+the chunk back), or after it; then the backup's look-up comes after every move of step 2, finds
+the chunk absent and stores it again. A backup that committed and released its lease before
+step 3 is seen through its commit record, because step 3 reads leases before commit records.
+The grace period (default 1 h) adds a margin for writers that hold no lease (an older engine,
+an operator copying chunks by hand); stale leases (a backup killed hard: not touched for 6 h)
+are removed. Interrupted backups' image directories without a commit record, older than the
+grace period, are removed too.
+"""
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from onbox.store.base import ImageStore
+
+DEFAULT_GRACE = 3600.0
+DEFAULT_LEASE_STALE_AFTER = 6 * 3600.0
+
+Hook = Callable[[str], None]
+
+
+@dataclass
+class GcReport:
+    chunks_total: int = 0
+    referenced: int = 0
+    leased: int = 0
+    young: int = 0  # unreferenced but within the grace period
+    garbage: list[str] = field(default_factory=list)  # candidates (what a dry run would remove)
+    rescued: list[str] = field(default_factory=list)  # trashed, then put back (step 3)
+    removed: int = 0
+    bytes_freed: int = 0
+    garbage_bytes: int = 0
+    stale_leases: list[str] = field(default_factory=list)
+    pending_removed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def _committed_refs(store: ImageStore, skip: set[tuple[str, str]] | None = None) -> set[str]:
+    """Chunks of committed images (those in `skip` are already accounted for)."""
+    refs: set[str] = set()
+    for ip in store.box_ips():
+        for iid in store.committed_ids(ip):
+            if skip is not None and (ip, iid) in skip:
+                continue
+            refs |= store.image_chunk_ids(ip, iid) or set()
+    return refs
+
+
+def _committed_images(store: ImageStore) -> set[tuple[str, str]]:
+    return {(ip, iid) for ip in store.box_ips() for iid in store.committed_ids(ip)}
+
+
+def collect_garbage(
+    store: ImageStore,
+    *,
+    dry_run: bool,
+    grace: float = DEFAULT_GRACE,
+    lease_stale_after: float = DEFAULT_LEASE_STALE_AFTER,
+    clock: Callable[[], float] = time.time,
+    hook: Hook | None = None,
+) -> GcReport:
+    """Mark and sweep; `hook(phase)` is called between phases (tests interleave backups there)."""
+
+    def at(phase: str) -> None:
+        if hook is not None:
+            hook(phase)
+
+    report = GcReport(dry_run=dry_run)
+    if not dry_run:
+        report.stale_leases = store.remove_stale_leases(lease_stale_after)
+    now = clock()
+    stats = {s.id: s for s in store.chunk_stats()}
+    report.chunks_total = len(stats)
+    at("listed")
+    seen_images = _committed_images(store)
+    referenced = _committed_refs(store)
+    leased = store.leased_chunks(lease_stale_after)
+    report.referenced = len(referenced & stats.keys())
+    report.leased = len((leased - referenced) & stats.keys())
+    unreferenced = [s for cid, s in stats.items() if cid not in referenced and cid not in leased]
+    candidates = [s for s in unreferenced if now - s.mtime >= grace]
+    report.young = len(unreferenced) - len(candidates)
+    report.garbage = sorted(s.id for s in candidates)
+    report.garbage_bytes = sum(s.stored_bytes for s in candidates)
+    at("marked")
+    if dry_run:
+        return report
+
+    gc_id = f"gc-{int(now)}-{secrets.token_hex(4)}"
+    trashed = [cid for cid in report.garbage if store.trash_chunk(gc_id, cid)]
+    at("trashed")
+    # Step 3: leases first, then commit records (see the module docstring for why this order).
+    still_needed = store.leased_chunks(lease_stale_after)
+    still_needed |= _committed_refs(store, skip=seen_images)
+    for cid in trashed:
+        if cid in still_needed:
+            store.untrash_chunk(gc_id, cid)
+            report.rescued.append(cid)
+    at("rescued")
+    report.bytes_freed = store.empty_trash(gc_id)
+    report.removed = len(trashed) - len(report.rescued)
+
+    # Image directories without a commit record: a backup still writing (its lease is live;
+    # listed before the leases are read, so a backup that was running then is seen) or dead.
+    pending = [p for p in store.pending_images() if now - p.mtime >= grace]
+    running = store.live_leases(lease_stale_after)
+    for p in pending:
+        if p.image_id not in running and store.remove_pending(p.box_ip, p.image_id):
+            report.pending_removed.append(f"{p.box_ip}/{p.image_id}")
+    return report
