@@ -20,6 +20,15 @@ from schema.layout import PXE_CFG_DIR
 from schema.observed import Observed
 from schema.plan import Notice, Operation, Plan
 
+
+def ip_of_config_name(name: str) -> str | None:
+    """The IPv4 address a hex-IP config name stands for (0A00020F -> 10.0.2.15), else None."""
+    if len(name) != 8 or any(c not in "0123456789ABCDEF" for c in name):
+        return None
+    value = int(name, 16)
+    return ".".join(str((value >> shift) & 255) for shift in (24, 16, 8, 0))
+
+
 _PHASE = {"remove-config": 0, "prune-image": 2}
 
 
@@ -67,6 +76,7 @@ def make_plan(
                     share="tftp",
                     path=path,
                     reason="no box in the desired state uses this config (box removed)",
+                    ip=ip_of_config_name(name),
                     request_id=cfg.request_id,
                     old_content=cfg.content,
                 )

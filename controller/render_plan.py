@@ -80,17 +80,27 @@ def _op_lines(op: Operation) -> list[str]:
 def _group_title(op: Operation) -> str:
     if op.box is not None:
         return f"{op.box} ({op.ip})"
-    return "not in the desired state"
+    if op.ip is not None:
+        return f"{op.ip} (not in the desired state)"
+    return "other"
+
+
+def _group_key(op: Operation) -> tuple[int, ...]:
+    """Boxes in IP order (the plan itself is in apply order, phases first), the rest last."""
+    if op.ip is None:
+        return (1,)
+    return (0, *map(int, op.ip.split(".")))
 
 
 def render_plan_text(plan: Plan) -> str:
     lines = [f"Plan for TFTP share {plan.tftp_root} and backup share {plan.backup_root}"]
-    groups: dict[str, list[Operation]] = {}
+    groups: dict[tuple[int, ...], list[Operation]] = {}
     for op in plan.operations:
-        groups.setdefault(_group_title(op), []).append(op)
-    for title, ops in groups.items():
+        groups.setdefault(_group_key(op), []).append(op)
+    for key in sorted(groups):
+        ops = groups[key]
         lines.append("")
-        lines.append(title)
+        lines.append(_group_title(ops[0]))
         for op in ops:
             lines += _op_lines(op)
     if plan.notices:
@@ -106,6 +116,6 @@ def render_plan_text(plan: Plan) -> str:
     else:
         boxes = len(groups)
         lines.append(
-            f"{len(plan.operations)} change(s) in {boxes} group(s); {len(plan.notices)} notice(s)."
+            f"{len(plan.operations)} change(s) for {boxes} box(es); {len(plan.notices)} notice(s)."
         )
     return "\n".join(lines) + "\n"
