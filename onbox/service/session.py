@@ -47,7 +47,13 @@ class Ending:
 
 
 def run(opts: Options, log: SessionLog) -> int:
-    ending = _run(opts, log)
+    try:
+        ending = _run(opts, log)
+    except Exception as exc:
+        # A bug must not leave the box sitting in maintenance: report it, then end like any
+        # failure (pause, reboot, retry; the controller stops after max_attempts).
+        log.event("error", f"unexpected {type(exc).__name__}: {exc}")
+        ending = Ending(exit_code=1, reboot=True, pause=opts.retry_pause)
     if ending.reboot and not opts.no_reboot:
         if ending.pause > 0:
             log.say(f"pausing {ending.pause:g} s before rebooting to retry")
@@ -143,6 +149,8 @@ def _attempt(
         error = exc.message
     except OSError as exc:
         error = f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
+    except Exception as exc:  # recorded as a failed attempt, so the retries are counted
+        error = f"unexpected {type(exc).__name__}: {exc}"
     finished = datetime.now(UTC)
     result_outcome: Outcome
     if error is not None:
