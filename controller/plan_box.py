@@ -111,6 +111,18 @@ class _BoxPlanner:
             self._prune(decision, seen)
         return self.out
 
+    def _check_restore_source(self, seen: ObservedBox | None) -> None:
+        """Arm anyway (a backup may land first), but tell the operator the restore would fail."""
+        ref = self.box.image or "latest"
+        ids = {image.id for image in seen.images} if seen is not None else set()
+        if (ref == "latest" and not ids) or (ref != "latest" and ref not in ids):
+            what = "no image yet" if ref == "latest" else f"no image {ref}"
+            self.notice(
+                "problem",
+                f"restore armed but the box has {what}: the restore fails until it exists",
+                f"{self.box.ip}/images",
+            )
+
     def _arm(self, rid: str, decision: Decision, name: str) -> None:
         box, seen = self.box, self.seen
         current = self.observed.configs.get(name)
@@ -123,6 +135,8 @@ class _BoxPlanner:
                 path,
             )
             return
+        if box.action == "restore":
+            self._check_restore_source(seen)
         request_text = request_json_text(Request.for_box(box))
         old_request = seen.request_json if seen is not None else None
         if old_request != request_text:
@@ -179,14 +193,7 @@ class _BoxPlanner:
         if decision.armed and box.action == "restore":
             # An armed restore's target is never pruned, whatever the retention says.
             ref = box.image or "latest"
-            target = seen.images[-1].id if ref == "latest" else ref
-            protected.add(target)
-            if target not in {image.id for image in seen.images}:
-                self.notice(
-                    "problem",
-                    f"restore image {target} does not exist for this box",
-                    f"{box.ip}/images",
-                )
+            protected.add(seen.images[-1].id if ref == "latest" else ref)
         for image_id in select_prunable(seen.images, box.retention, protected, self.now):
             self.op(
                 "prune-image",

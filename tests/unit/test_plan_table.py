@@ -169,6 +169,8 @@ def expected(action: str, situation: str) -> Row:
     ops, reason, notices, state = row
     if action == "rescue" and state == "armed":
         state = "rescue"
+    if action == "restore" and state in ("armed", "failed") and "blocked" not in notices:
+        notices = {*notices, "problem"}  # these boxes have no image to restore yet
     return ops, reason, notices, state
 
 
