@@ -10,14 +10,15 @@ import sys
 from collections.abc import Sequence
 
 from onbox.service.args import parse_args
-from onbox.service.logs import SessionLog
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     opts = parse_args(argv)
-    log = SessionLog(opts.ip or "unknown")
-    # Imported here so `--help` and usage errors stay fast (pydantic, zstandard, the engine).
+    # Imported after parsing so `--help` and usage errors stay fast (pydantic, the engine).
+    from onbox.service.logs import SessionLog
     from onbox.service.session import run
+
+    log = SessionLog(opts.ip or "unknown")
 
     try:
         code = run(opts, log)
