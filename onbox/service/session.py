@@ -35,6 +35,8 @@ from onbox.service.startup import first_ipv4, lookup_hostname, wait_for_shares
 from schema.layout import INFO_TXT, hex_ip
 from schema.request import Outcome, Request
 
+IMAGING_ACTIONS = ("backup", "backup-again", "restore")
+
 
 @dataclass
 class Ending:
@@ -129,11 +131,7 @@ def _attempt(
     error: str | None = None
     try:
         disks = select_disks(box_dir, opts.disk_map, log.info)
-        if sorted(disks) != sorted(request.disks) and boot.action in (
-            "backup",
-            "backup-again",
-            "restore",
-        ):
+        if boot.action in IMAGING_ACTIONS and sorted(disks) != sorted(request.disks):
             log.info(
                 f"imaging disks {', '.join(disks) or '(none)'}; the request lists "
                 f"{', '.join(request.disks)}"

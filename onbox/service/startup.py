@@ -7,13 +7,14 @@ may not be up yet. Acting on an empty mount point would write logs, results and 
 maintenance root's own directory, so a share that stays missing stops the run before any change.
 """
 
-import concurrent.futures
+import contextlib
 import fcntl
 import ipaddress
 import re
 import socket
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,14 +55,18 @@ def lookup_hostname(ip: str, timeout: float = HOSTNAME_LOOKUP_TIMEOUT) -> str:
     """Reverse lookup, bounded in time (a dead DNS server must not stall the boot); else
     `unknown`. The name also becomes a file name on the backup share, so only a plain host
     name is accepted."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        future = pool.submit(socket.gethostbyaddr, ip)
-        name = future.result(timeout=timeout)[0]
-    except (OSError, concurrent.futures.TimeoutError, UnicodeError):
-        return "unknown"
-    finally:
-        pool.shutdown(wait=False)
+    found: list[str] = []
+
+    def lookup() -> None:
+        with contextlib.suppress(OSError, UnicodeError):
+            found.append(socket.gethostbyaddr(ip)[0])
+
+    # A daemon thread, not an executor: a lookup stuck in the resolver must not hold up the
+    # process at exit either.
+    worker = threading.Thread(target=lookup, name="hostname-lookup", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    name = found[0] if found else ""
     return name if _HOST.match(name) and ".." not in name else "unknown"
 
 
