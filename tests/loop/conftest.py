@@ -92,7 +92,7 @@ class Loop:
         done = self.ctl("status", "-f", str(self.desired), "--json")
         assert done.code == 0, done.stderr
         boxes = json.loads(done.stdout)["boxes"]
-        return next(b for b in boxes if b["ip"] == self.ip)  # type: ignore[no-any-return]
+        return next(b for b in boxes if b["ip"] == self.ip)
 
     def append_line(self) -> str:
         """The APPEND line of the armed config: what the maintenance kernel's cmdline holds."""

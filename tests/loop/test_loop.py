@@ -13,8 +13,8 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def arm(loop: Loop, action: str, **kw: object) -> None:
-    loop.want(action, **kw)  # type: ignore[arg-type]
+def arm(loop: Loop, action: str, *, max_attempts: int = 3, extra: str = "") -> None:
+    loop.want(action, max_attempts=max_attempts, extra=extra)
     done = loop.reconcile()
     assert done.code == 0, done.stderr
     assert loop.config.exists()
