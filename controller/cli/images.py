@@ -1,0 +1,225 @@
+"""`images`, `verify`, `gc` and `import-legacy`: the image store from the operator's side.
+
+They need only the backup share: `--backup-root` (or TESTBOX_BACKUP_ROOT) is enough, else the
+share comes from the desired file (`-f`). The share's marker is checked before anything is
+read, so an unmounted share is an error, not an empty store. Commands that change the share
+(`gc`, `import-legacy`) take the share lock like `reconcile`; `gc` is safe against backups
+running on boxes at the same time by its own protocol (docs/images.md).
+"""
+
+import ipaddress
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from controller.cli.app import app, console, console_err
+from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt
+from controller.errors import ControllerError, ShareError
+from controller.load import load_desired
+from controller.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.shares import BACKUP_ROOT_ENV
+from onbox.errors import IntegrityError
+from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
+from onbox.imaging.legacy import import_legacy
+from onbox.imaging.progress import Progress, TerminalProgress, human_bytes
+from onbox.imaging.verify import verify_images
+from onbox.store import open_store
+from onbox.store.fs import FilesystemStore
+from schema.image import ImageInfo
+from schema.layout import BACKUP_MARKER
+
+
+def _warn(text: str) -> None:
+    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
+
+
+def _store(file: Path | None, backup_root: str | None) -> FilesystemStore:
+    if backup_root:
+        root = Path(backup_root).expanduser().absolute()
+    elif file is not None:
+        root = Path(load_desired(file).state.site.backup_root)
+    else:
+        try:
+            loaded = load_desired(None)
+        except ControllerError as exc:
+            raise ControllerError(
+                f"no backup share: give --backup-root or set {BACKUP_ROOT_ENV} ({exc.message})"
+            ) from None
+        root = Path(loaded.state.site.backup_root)
+    if not (root / BACKUP_MARKER).is_file():
+        raise ShareError(
+            f"backup share {root} is not mounted: marker {BACKUP_MARKER} missing; nothing done"
+        )
+    return open_store(root)
+
+
+def _box(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        if str(ipaddress.IPv4Address(value)) == value:
+            return value
+    except ValueError:
+        pass
+    raise ControllerError(f"not a box IP address (dotted decimal): {value!r}")
+
+
+def _progress() -> Progress | None:
+    return TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
+
+
+def _disks_text(image: ImageInfo) -> str:
+    parts = []
+    for d in image.disks:
+        size = human_bytes(d.size) if d.size else "size unknown"
+        parts.append(f"{d.disk} {size}")
+    return ", ".join(parts) or "-"
+
+
+BoxOpt = Annotated[
+    str | None, typer.Option("--box", help="Only this box (its IP address).", show_default=False)
+]
+
+
+@app.command()
+def images(
+    file: DesiredFileOpt = None,
+    backup_root: BackupRootOpt = None,
+    box: BoxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the committed images (and the seed's legacy gz images), oldest first."""
+    listed = _store(file, backup_root).list_images(_box(box))
+    if as_json:
+        doc = {"images": [json.loads(i.model_dump_json()) for i in listed]}
+        console.file.write(json.dumps(doc, indent=2) + "\n")
+        return
+    if not listed:
+        console.print("no images")
+        return
+    table = Table(title=f"{len(listed)} image(s)")
+    for column in ("box", "image", "kind", "created (UTC)", "disks", "stored"):
+        table.add_column(column, no_wrap=column != "disks")
+    for image in listed:
+        stored = sum(d.stored_bytes for d in image.disks)
+        table.add_row(
+            image.box_ip,
+            image.id,
+            image.kind,
+            f"{image.created:%Y-%m-%d %H:%M:%S}",
+            _disks_text(image),
+            human_bytes(stored),
+        )
+    console.print(table)
+
+
+@app.command()
+def verify(
+    image: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[IMAGE]",
+            help="An image id, BOX-IP/IMAGE-ID, or a box IP for all its images. Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    file: DesiredFileOpt = None,
+    backup_root: BackupRootOpt = None,
+) -> None:
+    """Check every chunk of the image(s): present and hashing to its name. Exit 1 if not."""
+    store = _store(file, backup_root)
+    box_ip: str | None = None
+    image_id: str | None = None
+    if image is not None:
+        head, _, tail = image.partition("/")
+        if tail:
+            box_ip, image_id = _box(head), tail
+        elif head.count(".") == 3 and head.replace(".", "").isdigit():
+            box_ip = _box(head)
+        else:
+            image_id = head
+    report = verify_images(store, box_ip, image_id, progress=_progress())
+    for problem in report.problems:
+        console.print(str(problem), markup=False)
+    summary = (
+        f"{len(report.images)} image(s), {report.chunks_checked} chunk(s), "
+        f"{human_bytes(report.bytes_checked)} checked"
+    )
+    if not report.ok:
+        damaged = ", ".join(f"{ip}/{iid}" for ip, iid in report.damaged_images())
+        raise IntegrityError(
+            f"verify: {len(report.problems)} bad chunk use(s) in {damaged} ({summary})"
+        )
+    console.print(f"ok: {summary}", markup=False)
+
+
+@app.command()
+def gc(
+    file: DesiredFileOpt = None,
+    backup_root: BackupRootOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be removed; remove nothing.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace", min=0, help="Keep unreferenced chunks younger than this many seconds."
+        ),
+    ] = DEFAULT_GRACE,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the share lock.")
+    ] = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Remove chunks no image references (safe while backups run on boxes)."""
+    store = _store(file, backup_root)
+    if dry_run:
+        report = collect_garbage(store, dry_run=True, grace=grace)
+    else:
+        with share_lock(store.root, "testboxctl gc", timeout=lock_timeout, warn=_warn):
+            report = collect_garbage(store, dry_run=False, grace=grace)
+    young = f", {report.young} unreferenced but younger than {grace:.0f}s kept"
+    leased = f", {report.leased} leased by running backups" if report.leased else ""
+    head = f"{report.chunks_total} chunk(s): {report.referenced} referenced{leased}{young}"
+    if dry_run:
+        console.print(
+            f"{head}; would remove {len(report.garbage)} chunk(s), "
+            f"{human_bytes(report.garbage_bytes)}",
+            markup=False,
+        )
+        return
+    rescued = f" ({len(report.rescued)} put back for a backup)" if report.rescued else ""
+    console.print(
+        f"{head}; removed {report.removed} chunk(s), {human_bytes(report.bytes_freed)}{rescued}",
+        markup=False,
+    )
+    for pending in report.pending_removed:
+        console.print(f"removed interrupted backup {pending}", markup=False)
+    for lease in report.stale_leases:
+        console.print(f"removed stale lease {lease}", markup=False)
+
+
+@app.command("import-legacy")
+def import_legacy_command(
+    box: Annotated[str, typer.Argument(metavar="BOX-IP", help="The box whose sdX.gz to import.")],
+    file: DesiredFileOpt = None,
+    backup_root: BackupRootOpt = None,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the share lock.")
+    ] = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Move a box's legacy gz image into the store (the gz is renamed to *.imported)."""
+    store = _store(file, backup_root)
+    ip = _box(box)
+    assert ip is not None
+    with share_lock(store.root, f"testboxctl import-legacy {ip}", timeout=lock_timeout, warn=_warn):
+        report = import_legacy(store, ip, progress=_progress())
+    disks = ", ".join(f"{d.disk} {human_bytes(d.size)}" for d in report.disks)
+    console.print(
+        f"imported legacy image of {ip} as {report.image_id} ({disks}; "
+        f"{human_bytes(report.bytes_stored)} new in the store)",
+        markup=False,
+    )
