@@ -162,6 +162,12 @@ def _duplicates(boxes: Sequence[_PlacedBox], files: Sequence[Path]) -> list[_Pro
     return problems
 
 
+def _at(index: int, name: str, doc: LoadedYaml, path: tuple[str, ...], text: str) -> _Problem:
+    """A problem at `path` of a file (the line map is built only when there is a problem)."""
+    line = doc.line_of(path)
+    return _Problem(index, line, f"{name}:{line}: {text}")
+
+
 def _yaml_files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.glob("*.yaml") if p.is_file())
@@ -229,16 +235,17 @@ def load_desired(path: Path | None = None) -> LoadedDesired:
             )
             continue
         for key, value in doc.data.items():
-            line = doc.line_of((key,)) if isinstance(key, str) else doc.line_of(())
+            where = (key,) if isinstance(key, str) else ()
             if key == "site":
                 if site is not None:
-                    first = files[site[0]]
+                    first = f"{files[site[0]]}:{site[1].line_of(('site',))}"
                     problems.append(
-                        _Problem(
+                        _at(
                             index,
-                            line,
-                            f"{name}:{line}: site: given twice (first in "
-                            f"{first}:{site[1].line_of(('site',))}); exactly one file holds site:",
+                            name,
+                            doc,
+                            where,
+                            f"site: given twice (first in {first}); exactly one file holds site:",
                         )
                     )
                 else:
@@ -247,17 +254,17 @@ def load_desired(path: Path | None = None) -> LoadedDesired:
                 if value is None:
                     continue  # `boxes:` with nothing under it: no boxes in this file
                 if not isinstance(value, list):
-                    problems.append(
-                        _Problem(index, line, f"{name}:{line}: boxes: must be a list of boxes")
-                    )
+                    problems.append(_at(index, name, doc, where, "boxes: must be a list of boxes"))
                 else:
                     box_docs.append((index, doc, value))
             else:
                 problems.append(
-                    _Problem(
+                    _at(
                         index,
-                        line,
-                        f"{name}:{line}: {key}: unknown top-level key (expected site, boxes)",
+                        name,
+                        doc,
+                        where,
+                        f"{key}: unknown top-level key (expected site, boxes)",
                     )
                 )
 

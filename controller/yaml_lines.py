@@ -8,7 +8,6 @@ line, so that a validation problem found later on plain Python data can still be
 """
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -30,7 +29,17 @@ class YamlProblem(Exception):
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader with YAML 1.2 scalar typing (below)."""
+    """SafeLoader with YAML 1.2 scalar typing (below) that notices possible duplicate keys."""
+
+    suspect_duplicates = False
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        # Fewer keys than pairs: a key given twice, or a merged key overridden (fine). Cheap
+        # to notice here; LoadedYaml then walks the nodes to tell which and where.
+        if len(mapping) != len(node.value):
+            self.suspect_duplicates = True
+        return mapping
 
 
 # YAML 1.2 scalars, as editors (yaml-language-server) read the file: PyYAML's YAML 1.1 rules
@@ -65,26 +74,62 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-@dataclass
 class LoadedYaml:
-    """One document: its data, and the 1-based line of every value by path."""
+    """One document: its data, the 1-based line of every value by path, and duplicate keys.
 
-    data: Any
-    lines: dict[Path, int] = field(default_factory=dict)
-    # (line, path of the key, text) for every key given twice in one mapping.
-    duplicate_keys: list[tuple[int, Path, str]] = field(default_factory=list)
+    The line map is built on first use only — it is needed for error messages, and walking
+    the nodes of a 10,000-box file costs a quarter of a second — from a fresh parse of the
+    text (constructing the data flattens merge keys into the nodes in place).
+    """
+
+    def __init__(self, data: Any, text: str = "", *, check_duplicates: bool = False) -> None:
+        self.data = data
+        self._text = text
+        self._lines: dict[Path, int] | None = None
+        self._duplicates: list[tuple[int, Path, str]] = []
+        if check_duplicates:
+            self._walk()
+
+    def _walk(self) -> dict[Path, int]:
+        if self._lines is None:
+            self._lines = {}
+            loader = _StrictLoader(self._text)
+            try:
+                node = loader.get_single_node()
+            finally:
+                loader.dispose()
+            if node is not None:
+                self._lines[()] = node.start_mark.line + 1
+                _record_lines(node, (), self._lines, self._duplicates, set())
+        return self._lines
+
+    @property
+    def lines(self) -> dict[Path, int]:
+        return self._walk()
+
+    @property
+    def duplicate_keys(self) -> list[tuple[int, Path, str]]:
+        """(line, path of the key, text) for every key given twice in one mapping."""
+        return self._duplicates
 
     def line_of(self, path: Path) -> int:
         """Line of `path`, or of its nearest ancestor that is in the file (a missing field)."""
+        lines = self._walk()
         for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
+            line = lines.get(path[:end])
             if line is not None:
                 return line
         return 1
 
 
-def _record_lines(node: yaml.Node, path: Path, doc: LoadedYaml, seen: set[int]) -> None:
-    """Fill `doc.lines`, and note keys given twice (PyYAML would keep the last silently).
+def _record_lines(
+    node: yaml.Node,
+    path: Path,
+    lines: dict[Path, int],
+    duplicates: list[tuple[int, Path, str]],
+    seen: set[int],
+) -> None:
+    """Fill `lines`, and note keys given twice (PyYAML would keep the last silently).
 
     A node reached again through an alias is not walked again: its lines are the anchor's,
     and a recursive or exponential alias structure must not hang the loader.
@@ -99,31 +144,25 @@ def _record_lines(node: yaml.Node, path: Path, doc: LoadedYaml, seen: set[int]) 
             child = (*path, key_node.value)
             # The key's line: for a nested block that is where the field is named.
             line = key_node.start_mark.line + 1
-            if child in doc.lines:
-                doc.duplicate_keys.append(
-                    (line, child, f"duplicate key (first given on line {doc.lines[child]})")
+            if child in lines:
+                duplicates.append(
+                    (line, child, f"duplicate key (first given on line {lines[child]})")
                 )
                 continue
-            doc.lines[child] = line
-            _record_lines(value_node, child, doc, seen)
+            lines[child] = line
+            _record_lines(value_node, child, lines, duplicates, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
-            doc.lines[child] = item.start_mark.line + 1
-            _record_lines(item, child, doc, seen)
+            lines[child] = item.start_mark.line + 1
+            _record_lines(item, child, lines, duplicates, seen)
 
 
 def load_yaml(text: str) -> LoadedYaml:
-    """Parse one YAML document; raise YamlProblem for bad YAML, duplicate keys, many documents."""
+    """Parse one YAML document; raise YamlProblem for bad YAML or more than one document."""
     loader = _StrictLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return LoadedYaml(data=None)
-        # Lines first: constructing flattens merge keys (`<<`) into the nodes in place.
-        doc = LoadedYaml(data=None, lines={(): node.start_mark.line + 1})
-        _record_lines(node, (), doc, set())
-        doc.data = loader.construct_document(node)
+        data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -132,5 +171,6 @@ def load_yaml(text: str) -> LoadedYaml:
     except yaml.YAMLError as exc:
         raise YamlProblem(0, f"not valid YAML: {exc}") from None
     finally:
+        suspect = loader.suspect_duplicates
         loader.dispose()
-    return doc
+    return LoadedYaml(data, text, check_duplicates=suspect)
