@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import rich.box
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from controller.apply import ApplyReport, apply_plan
@@ -159,12 +161,15 @@ def apply_command(
 
 
 def _status_table(report: StatusReport) -> Table:
-    table = Table(title=f"testboxctl status ({report.observed_at:%Y-%m-%d %H:%M:%SZ})")
+    table = Table(
+        title=f"testboxctl status ({report.observed_at:%Y-%m-%d %H:%M:%SZ})",
+        box=rich.box.SIMPLE_HEAD,
+    )
     for column in ("box", "ip", "action", "request", "state", "last result", "images", "newest"):
         table.add_column(column, no_wrap=column in ("box", "ip", "request"))
     for box in report.boxes:
         last = box.last_result
-        last_text = "-" if last is None else f"{last.outcome} (attempt {last.attempt})"
+        last_text = "-" if last is None else f"{last.outcome} #{last.attempt}"
         state = box.state if box.in_sync else f"{box.state} (pending reconcile)"
         table.add_row(
             box.name,
@@ -202,7 +207,9 @@ def status(
     if as_json:
         _say(report.model_dump_json(indent=2) + "\n")
         return
-    console.print(_status_table(report))
+    # Piped or captured output gets the table's natural width, not rich's default of 80.
+    out = console if console.is_terminal else Console(file=console.file, width=200, highlight=False)
+    out.print(_status_table(report))
     for ip in report.orphaned_boxes:
         _say(f"orphaned box directory (not in the desired state): {ip}\n")
     for name in report.foreign_configs:
