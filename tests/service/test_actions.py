@@ -220,3 +220,29 @@ def test_hostname_from_reverse_lookup_becomes_a_file(tmp_path: Path) -> None:
     hostname = lab.result(request).hostname
     assert hostname != "unknown"
     assert (lab.box_dir / hostname).is_file()
+
+
+def test_restore_onto_a_smaller_disk_is_refused_untouched(lab: BoxLab) -> None:
+    disk = make_disk(lab.root / "sda.img", 2 * MiB)
+    backup(lab, disk)
+    small = make_disk(lab.root / "small.img", MiB, seed=7)
+    before = sha(small)
+    request = lab.request("restore", token="smaller")
+    run = lab.run(lab.arm(request), disks={"sda": small})
+    assert run.code == 1
+    assert "refusing to restore sda" in run.stderr
+    assert sha(small) == before
+    assert lab.config.exists()
+
+
+def test_an_unreadable_earlier_result_starts_the_history_afresh(lab: BoxLab) -> None:
+    request = lab.request("refresh-info")
+    append = lab.arm(request)
+    results = lab.box_dir / "results"
+    results.mkdir()
+    (results / f"{request.request_id}.json").write_text("{not json")
+    run = lab.run(append, disks={"sda": make_disk(lab.root / "sda.img", MiB)})
+    assert run.code == 0, run.stderr
+    assert "unreadable earlier result" in lab.box_log()
+    result = lab.result(request)
+    assert (result.outcome, result.attempt, len(result.history)) == ("success", 1, 1)
