@@ -1,0 +1,159 @@
+"""Files the builder writes into the maintenance root, as text.
+
+They are the seed's manual steps (TestBoxImaging.txt, "Debian NFS root") turned into data:
+initramfs settings for a network root, the overlayfs init-bottom script that replaces the seed's
+aufs one (aufs is gone from current kernels), getty without clearing the screen, fstab for the
+two shares, and the hooks that let the test harness hand the same root to a QEMU guest over 9p
+instead of NFS. Kept as Python strings (not package data) so the builder is one importable unit
+and the cache key can hash exactly what ends up in the root.
+"""
+
+# --- initramfs-tools -------------------------------------------------------------------------
+
+# conf.d overrides initramfs.conf. The seed switched MODULES from `most` to `netboot`: NIC drivers
+# and NFS only, which keeps the initrd small (PXELINUX fetches it over TFTP).
+INITRAMFS_CONF = """\
+# Written by testboxctl build-maintenance-root: a network-booted, NFS-rooted initrd.
+MODULES=netboot
+BOOT=nfs
+COMPRESS=zstd
+"""
+
+# Loaded in the initramfs before the root is mounted. overlay: the read-only root (below);
+# 9p/9pnet_virtio/virtio_pci: the test harness's root transport (testbox.transport=9p).
+INITRAMFS_MODULES = """\
+# Written by testboxctl build-maintenance-root.
+overlay
+virtio_pci
+9pnet_virtio
+9p
+"""
+
+# The seed's 00_aufs_init with overlayfs: the NFS root stays read-only, writes go to a tmpfs.
+# The lower and upper layers stay reachable under /ro and /rw, as with the seed's aufs.
+OVERLAY_INIT_BOTTOM = """\
+#!/bin/sh
+# Written by testboxctl build-maintenance-root.
+# A read-only network root with a tmpfs on top, so the maintenance system can write
+# (/var, /tmp, /etc/mtab, ...) while the export stays read-only and shared by all boxes.
+case "$1" in
+    prereqs) exit 0 ;;
+esac
+
+. /scripts/functions
+
+modprobe overlay || panic "testbox: overlay module missing"
+mkdir -p /ro /rw
+mount -t tmpfs tmpfs /rw -o noatime,mode=0755
+mkdir -p /rw/upper /rw/work
+mount --move "${rootmnt}" /ro
+mount -t overlay overlay -o "lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work" "${rootmnt}" \\
+    || panic "testbox: overlay mount failed"
+mkdir -p "${rootmnt}/ro" "${rootmnt}/rw"
+mount --move /ro "${rootmnt}/ro"
+mount --move /rw "${rootmnt}/rw"
+exit 0
+"""
+
+# mkinitramfs hook. With `testbox.transport=9p` on the kernel command line the root comes from
+# the virtio 9p tag `testbox-root` instead of NFS. Everything else on the command line
+# (boot=nfs root=/dev/nfs nfsroot=... ip=...) is what testboxctl renders for a real lab, so the
+# harness boots the exact same config; only the transport of the root differs. The override is
+# appended to /scripts/nfs, so it replaces nfs_mount_root_impl after the original definition and
+# keeps initramfs-tools' own retry loop and networking (ip=) around it.
+NINEP_ROOT_HOOK = """\
+#!/bin/sh
+# Written by testboxctl build-maintenance-root.
+case "$1" in
+    prereqs) exit 0 ;;
+esac
+. /usr/share/initramfs-tools/hook-functions
+manual_add_modules 9p 9pnet_virtio virtio_pci overlay
+cat >>"${DESTDIR}/scripts/nfs" <<'EOF'
+
+# testboxctl: optional 9p root for virtual machines (kernel argument testbox.transport=9p).
+if grep -qw 'testbox.transport=9p' /proc/cmdline; then
+nfs_mount_root_impl()
+{
+	configure_networking
+	modprobe 9pnet_virtio
+	modprobe 9p
+	log_begin_msg "testbox: mounting root from 9p tag testbox-root"
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose \\
+		testbox-root "${rootmnt?}"
+	ret=$?
+	log_end_msg
+	return $ret
+}
+fi
+EOF
+"""
+
+# --- systemd ---------------------------------------------------------------------------------
+
+# The seed: "This stops getty from clearing VT1 and let us see the tail of the boot up messages,
+# which includes messages from the testbox-maintenance service."
+GETTY_NOCLEAR = """\
+[Service]
+TTYVTDisallocate=no
+"""
+
+# A systemd generator: with testbox.transport=9p the two shares come from 9p tags
+# `testbox-tftp` and `testbox-backup`. Units in the generator's "early" directory take
+# precedence over those systemd-fstab-generator makes from /etc/fstab.
+NINEP_SHARES_GENERATOR = r"""#!/bin/sh
+# Written by testboxctl build-maintenance-root.
+grep -qw 'testbox.transport=9p' /proc/cmdline || exit 0
+early="$2"
+for share in tftp backup; do
+    unit="$early/mnt-testbox\\x2d$share.mount"
+    cat >"$unit" <<EOF
+[Unit]
+Description=testbox $share share (9p)
+DefaultDependencies=no
+Before=local-fs.target remote-fs.target
+[Mount]
+What=testbox-$share
+Where=/mnt/testbox-$share
+Type=9p
+Options=trans=virtio,version=9p2000.L,msize=262144,cache=none
+EOF
+done
+"""
+
+# Units a maintenance boot does not need; masking them shortens the boot (measured under TCG).
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "systemd-timesyncd.service",
+    "man-db.timer",
+)
+
+
+def fstab(nfs_server: str, tftp_export: str, backup_export: str) -> str:
+    """The seed's fstab: proc, and the two shares over NFSv3/TCP, mounted on demand."""
+    opts = "tcp,nfsvers=3,nolock,_netdev,noauto"
+    return (
+        "# Written by testboxctl build-maintenance-root. The root is the NFS export itself\n"
+        "# (kernel command line), made writable by an overlay in the initramfs.\n"
+        "proc  /proc  proc  defaults  0 0\n"
+        f"{nfs_server}:{tftp_export}  /mnt/testbox-tftp  nfs  {opts}  0 0\n"
+        f"{nfs_server}:{backup_export}  /mnt/testbox-backup  nfs  {opts}  0 0\n"
+    )
+
+
+def all_texts() -> tuple[str, ...]:
+    """Every static text above, for the builder's cache key."""
+    return (
+        INITRAMFS_CONF,
+        INITRAMFS_MODULES,
+        OVERLAY_INIT_BOTTOM,
+        NINEP_ROOT_HOOK,
+        GETTY_NOCLEAR,
+        NINEP_SHARES_GENERATOR,
+        *MASKED_UNITS,
+    )

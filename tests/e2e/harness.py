@@ -1,0 +1,186 @@
+"""The box in a QEMU process: real SeaBIOS PXE, real PXELINUX, the real maintenance system.
+
+One `Box` is one test box of the lab: an e1000 NIC that PXE-boots first (QEMU's user network:
+DHCP gives 10.0.2.15, TFTP serves the lab's TFTP share), then its own disk, a virtio disk image
+(`vda`). The maintenance root and the two shares reach the guest over virtio 9p (tags
+`testbox-root`, `testbox-tftp`, `testbox-backup`; the root's initramfs and a systemd generator
+use them when the kernel command line says `testbox.transport=9p`). `-no-reboot` turns the
+service's reboot into QEMU exiting, so one `boot()` is one boot of the box.
+
+The disk's first sector is a tiny boot loader standing in for the box's own OS: it prints
+`LOCAL_DISK_MARKER` on the serial port and ends QEMU through the isa-debug-exit device, so
+"the box came back to its own disk" is a line in the serial log and an exit status.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+QEMU = "qemu-system-x86_64"
+PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
+SYSLINUX_BIOS = Path("/usr/lib/syslinux/modules/bios")
+LOCAL_DISK_MARKER = "TESTBOX-LOCAL-DISK: the box booted its own disk"
+# isa-debug-exit turns `out 0xf4, 0x10` into QEMU exit status (0x10 << 1) | 1.
+LOCAL_DISK_EXIT = 33
+KERNEL_BANNER = "Linux version"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\x1bc")
+
+
+def boot_sector() -> bytes:
+    """A 512-byte MBR: print the marker to COM1 (0x3f8), exit QEMU via port 0xf4, halt.
+
+    Hand-assembled 16-bit code (no assembler needed on the CI machine):
+    cli; xor ax,ax; mov ds,ax; mov si,msg; mov dx,0x3f8;
+    loop: lodsb; test al,al; jz done; out dx,al; jmp loop;
+    done: mov al,0x10; out 0xf4,al; hlt; jmp $-1
+    """
+    msg = f"\r\n{LOCAL_DISK_MARKER}\r\n".encode() + b"\0"
+    code = bytes.fromhex("fa31c08ed8be1a7cbaf803ac84c07403eeebf8b010e6f4f4ebfd") + msg
+    assert 0x7C00 + 26 == 0x7C1A  # msg follows the 26 bytes of code
+    return code.ljust(510, b"\0") + b"\x55\xaa"
+
+
+def make_disk(path: Path, size: int, seed: int) -> bytes:
+    """A box disk: boot sector, then a mix of random, repeated and zero 1 MiB regions."""
+    import random
+
+    rng = random.Random(seed)
+    mib = 1 << 20
+    blocks = [boot_sector().ljust(mib, b"\0")]
+    for i in range(1, size // mib):
+        kind = i % 4
+        if kind == 0:
+            blocks.append(bytes(mib))
+        elif kind == 1:
+            blocks.append(rng.randbytes(mib))
+        else:
+            blocks.append((f"testbox block {i} ".encode() * (mib // 16))[:mib])
+    data = b"".join(blocks)
+    path.write_bytes(data)
+    return data
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text).replace("\r", "")
+
+
+def install_pxelinux(tftp_root: Path) -> None:
+    """What the seed copies onto the TFTP share: pxelinux.0, ldlinux.c32 and the BIOS modules."""
+    shutil.copy2(PXELINUX, tftp_root / "pxelinux.0")
+    shutil.copy2(SYSLINUX_BIOS / "ldlinux.c32", tftp_root / "ldlinux.c32")
+    shutil.copytree(SYSLINUX_BIOS, tftp_root / "bios", dirs_exist_ok=True)
+
+
+@dataclass
+class BootResult:
+    exit_status: int | None  # None: the harness stopped QEMU
+    seconds: float
+    serial: str  # ANSI escapes stripped
+    log_path: Path
+
+    @property
+    def booted_maintenance(self) -> bool:
+        return KERNEL_BANNER in self.serial
+
+    @property
+    def booted_local_disk(self) -> bool:
+        return LOCAL_DISK_MARKER in self.serial and self.exit_status == LOCAL_DISK_EXIT
+
+
+@dataclass
+class Box:
+    """One test box: its disk image, the lab's shares, the maintenance root, its serial logs."""
+
+    disk: Path
+    tftp_root: Path
+    backup_root: Path
+    maintenance_root: Path
+    log_dir: Path
+    memory_mb: int = 1024
+    cpus: int = 2
+    boots: int = 0
+
+    def command(self) -> list[str]:
+        def virtfs(path: Path, tag: str, readonly: bool = False) -> list[str]:
+            spec = f"local,path={path},mount_tag={tag},security_model=none"
+            return ["-virtfs", spec + (",readonly=on" if readonly else "")]
+
+        return [
+            QEMU,
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-m",
+            str(self.memory_mb),
+            "-smp",
+            str(self.cpus),
+            "-nographic",
+            "-no-reboot",
+            "-no-user-config",
+            "-nodefaults",
+            "-vga",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-netdev",
+            f"user,id=n0,tftp={self.tftp_root},bootfile=pxelinux.0",
+            "-device",
+            "e1000,netdev=n0,bootindex=1",
+            "-drive",
+            f"file={self.disk},if=none,id=d0,format=raw",
+            "-device",
+            "virtio-blk-pci,drive=d0,bootindex=2",
+            *virtfs(self.maintenance_root, "testbox-root", readonly=True),
+            *virtfs(self.tftp_root, "testbox-tftp"),
+            *virtfs(self.backup_root, "testbox-backup"),
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ]
+
+    def boot(self, timeout: float, stop_when: Callable[[str], bool] | None = None) -> BootResult:
+        """Power the box on once; wait for QEMU to end, `stop_when(serial)` to hold, or timeout.
+
+        Stopping is a hard power-off, like pulling the plug on a box that sits in the
+        service's retry pause.
+        """
+        self.boots += 1
+        log_path = self.log_dir / f"boot-{self.boots}.serial.log"
+        started = time.monotonic()
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            status: int | None = None
+            try:
+                while True:
+                    try:
+                        status = proc.wait(timeout=1)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
+                    if time.monotonic() - started > timeout:
+                        break
+                    if stop_when is not None and stop_when(self._read(log_path)):
+                        break
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        return BootResult(status, time.monotonic() - started, self._read(log_path), log_path)
+
+    @staticmethod
+    def _read(path: Path) -> str:
+        return strip_ansi(path.read_bytes().decode("utf-8", "replace"))

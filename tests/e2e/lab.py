@@ -1,0 +1,101 @@
+"""A lab as an operator drives it: a desired file, `testboxctl`, and one box in QEMU.
+
+Everything that changes what the box does goes through the desired file and `testboxctl`
+(reconcile, status); the test only reads the shares to check the outcome, and powers the box on.
+"""
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schema.layout import PXE_CFG_DIR, RESULTS_DIR, hex_ip
+from tests.e2e.harness import Box
+
+BOX_IP = "10.0.2.15"  # what QEMU's user-network DHCP gives the guest
+BOX_NAME = "tb-e2e-01"
+
+# The maintenance system's console on the serial port (the log the tests read), and the
+# 9p transport for the root and the shares (no NFS server on the CI machine): everything else
+# on the kernel command line is what testboxctl renders for a real lab.
+DESIRED = """\
+site:
+  tftp_root: tftp
+  backup_root: backup
+  maintenance:
+    kernel: maintenance-boot/vmlinuz
+    initrd: maintenance-boot/initrd.img
+    nfs_server: 10.0.2.2
+    nfsroot: /export/testbox-nfsroot
+    network: {{mode: dhcp}}
+    extra_args: ["console=ttyS0,115200", testbox.transport=9p]
+  defaults: {{disks: [vda], retention: {{keep_last: 3}}, max_attempts: {max_attempts}}}
+boxes:
+  - {{name: {name}, ip: {ip}, action: {action}{extra}}}
+"""
+
+
+@dataclass
+class E2ELab:
+    root: Path
+    maintenance_root: Path
+    log_dir: Path
+    testboxctl: list[str]
+
+    @property
+    def desired(self) -> Path:
+        return self.root / "desired.yaml"
+
+    @property
+    def tftp(self) -> Path:
+        return self.root / "tftp"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def box_config(self) -> Path:
+        return self.tftp / PXE_CFG_DIR / hex_ip(BOX_IP)
+
+    def want(self, action: str, *, max_attempts: int = 3, request: str | None = None) -> None:
+        """The operator edits the desired file."""
+        extra = f", request: {request!r}" if request else ""
+        self.desired.write_text(
+            DESIRED.format(
+                name=BOX_NAME, ip=BOX_IP, action=action, max_attempts=max_attempts, extra=extra
+            )
+        )
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.testboxctl, *args], capture_output=True, text=True, check=False, cwd=self.root
+        )
+
+    def reconcile(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.ctl("reconcile", "-f", str(self.desired), *extra)
+
+    def status(self) -> dict[str, Any]:
+        done = self.ctl("status", "-f", str(self.desired), "--json")
+        assert done.returncode == 0, done.stderr
+        boxes: list[dict[str, Any]] = json.loads(done.stdout)["boxes"]
+        (entry,) = [b for b in boxes if b["name"] == BOX_NAME]
+        return entry
+
+    def result(self, request_id: str) -> dict[str, Any] | None:
+        path = self.backup / BOX_IP / RESULTS_DIR / f"{request_id}.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return data
+
+    def box(self, disk: Path) -> Box:
+        return Box(
+            disk=disk,
+            tftp_root=self.tftp,
+            backup_root=self.backup,
+            maintenance_root=self.maintenance_root,
+            log_dir=self.log_dir,
+        )
