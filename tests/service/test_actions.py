@@ -246,3 +246,14 @@ def test_an_unreadable_earlier_result_starts_the_history_afresh(lab: BoxLab) -> 
     assert "unreadable earlier result" in lab.box_log()
     result = lab.result(request)
     assert (result.outcome, result.attempt, len(result.history)) == ("success", 1, 1)
+
+
+def test_backup_refuses_when_box_has_only_a_legacy_image(lab: BoxLab) -> None:
+    disk = make_disk(lab.root / "sda.img", MiB)
+    lab.box_dir.mkdir(parents=True)
+    subprocess.run(f"gzip -c {disk} > {lab.box_dir / 'sda.raw.gz'}", shell=True, check=True)
+    request = lab.request("backup")
+    run = lab.run(lab.arm(request), disks={"sda": disk})
+    assert run.code == 1
+    assert "newest legacy (legacy)" in run.stderr
+    assert [i.id for i in open_store(lab.backup).list_images(lab.ip)] == ["legacy"]
