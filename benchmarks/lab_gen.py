@@ -88,13 +88,13 @@ class LabFigures:
     bytes: int
 
 
-def _ip(i: int) -> str:
+def box_ip(i: int) -> str:
     return f"10.{1 + i // 65000}.{(i % 65000) // 250}.{1 + i % 250}"
 
 
 def _box(i: int) -> dict[str, object]:
     kind = i % 10
-    box: dict[str, object] = {"name": f"tb-{i:05d}", "ip": _ip(i)}
+    box: dict[str, object] = {"name": f"tb-{i:05d}", "ip": box_ip(i)}
     if i % 3 == 0:
         box["disks"] = ["sda", "sdb"]
     if kind in (4, 5, 6):

@@ -6,14 +6,21 @@ from typing import Annotated
 
 import typer
 
-from controller.cli.app import app, console
+from controller.cli.app import app, console, console_err
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, TftpRootOpt
+from controller.cli.reconcile import LockTimeoutOpt
 from controller.errors import ControllerError
 from controller.lab import PXELINUX_FILE, SYSLINUX_BIOS_DIR, create_lab
 from controller.load import load_desired
+from controller.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.observe import check_markers
 from controller.pxe_conf import pxe_conf
 from controller.shares import resolve_shares
 from schema.desired import DesiredState
+
+
+def _warn(text: str) -> None:
+    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
 
 
 def _say(text: str) -> None:
@@ -99,13 +106,21 @@ def pxe_conf_command(  # noqa: PLR0917  (typer maps parameters to options)
     force: Annotated[
         bool, typer.Option("--force", help="Replace or remove a config not written by testboxctl.")
     ] = False,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Arm one box for ACTION now (or disarm it with none), like the seed's testbox-pxe-conf.sh."""
     loaded = load_desired(file)
     shares = resolve_shares(loaded, tftp_root, backup_root)
-    report = pxe_conf(
-        loaded.state, shares, ip_or_name, action, token=request, image=image, force=force
-    )
+    check_markers(shares)  # before the lock: never write a lock file into an empty mount point
+    with share_lock(
+        shares.backup,
+        f"testboxctl pxe-conf {ip_or_name} {action}",
+        timeout=lock_timeout,
+        warn=_warn,
+    ):
+        report = pxe_conf(
+            loaded.state, shares, ip_or_name, action, token=request, image=image, force=force
+        )
     for line in report.done:
         _say(line)
     if report.request_id is not None:

@@ -152,3 +152,19 @@ def test_share_flags_override_the_desired_file(lab: Path, tmp_path: Path) -> Non
     assert run.returncode == 0, run.stderr
     assert (other / "tftp" / "pxelinux.cfg" / HEX_15).is_file()
     assert not (lab / "tftp" / "pxelinux.cfg" / HEX_15).exists()
+
+
+def test_pxe_conf_waits_for_the_share_lock_and_gives_up_naming_the_holder(lab: Path) -> None:
+    from controller.lock import acquire, release
+
+    holder = acquire(lab / "backup", "testboxctl reconcile (test)", timeout=0)
+    try:
+        before = _snapshot(lab / "tftp")
+        run = run_cli(
+            "pxe-conf", "10.0.2.15", "backup", "-f", lab / "desired.yaml", "--lock-timeout", "0"
+        )
+        assert run.returncode == 1, run.stderr
+        assert "testboxctl reconcile (test)" in run.stderr
+        assert _snapshot(lab / "tftp") == before
+    finally:
+        release(lab / "backup", holder)
