@@ -62,6 +62,20 @@ def _field_path(path: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a mapping",
+    }
+    return f"{names.get(type(value), type(value).__name__)} {value!r}"[:80]
+
+
 def _describe(error: ErrorDetails) -> str:
     """One pydantic error as a sentence an operator understands."""
     kind = error["type"]
@@ -83,6 +97,10 @@ def _describe(error: ErrorDetails) -> str:
         value, datetime.date | datetime.datetime | int | float | bool
     ):
         return f"must be a string, got {type(value).__name__} {value!r}: put it in quotes"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of fields, got {_kind_of(value)}"
+    if kind == "list_type":
+        return f"expected a list, got {_kind_of(value)}"
     if kind == "literal_error":
         return f"{value!r}: {msg[0].lower()}{msg[1:]}"
     return msg
