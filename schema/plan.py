@@ -8,7 +8,7 @@ field order is the order below, operations are in the order apply runs them.
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PLAN_FORMAT_VERSION: Literal[1] = 1
 
@@ -43,6 +43,17 @@ class Operation(PlanModel):
     # What is there now (a drifted config, an outdated request.json): shown as a diff.
     old_content: str | None = None
     image_id: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_share(cls, path: str) -> str:
+        """A saved plan is an input file: its paths may not leave the share they name."""
+        segments = path.split("/")
+        if path.startswith("/") or any(s in ("", ".", "..") for s in segments):
+            raise ValueError(f"path must be relative and stay inside the share: {path!r}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in path):
+            raise ValueError(f"control character in path {path!r}")
+        return path
 
 
 class Notice(PlanModel):

@@ -210,3 +210,19 @@ def test_live_lock_on_this_host_waits_then_exits_1(lab: Path) -> None:
     _write_lock(lab, socket.gethostname(), os.getpid())  # this test process: alive
     done = run("reconcile", "-f", desired(lab), "--lock-timeout", "0.3")
     assert done.returncode == 1 and says(done.stderr, f"pid {os.getpid()}")
+
+
+def test_tampered_or_broken_plan_file_is_refused(lab: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    assert run("reconcile", "-f", desired(lab), "--dry-run", "--out", plan).returncode == 2
+    document = json.loads(plan.read_text())
+    document["operations"][0]["path"] = "../../outside"
+    plan.write_text(json.dumps(document))
+    before = trees(lab)
+    refused = run("apply", plan)
+    assert refused.returncode == 1 and says(refused.stderr, "not a testboxctl plan")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    plan.write_text("{not json")
+    assert run("apply", plan).returncode == 1
+    assert run("apply", tmp_path / "missing.json").returncode == 1
+    assert trees(lab) == before

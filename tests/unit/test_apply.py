@@ -72,3 +72,13 @@ def test_a_failed_write_stops_and_says_what_was_done(tmp_path: Path) -> None:
     with pytest.raises(ApplyError, match=r"create-box-dir backup:10\.0\.2\.15 failed: .*0 of 5"):
         apply_plan(plan, shares)
     assert not (shares.tftp / PXE_CFG_DIR / "0A00020F").exists()  # nothing after the failure
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "/etc/passwd", "10.0.2.15/../../x", "a//b", ""])
+def test_a_saved_plan_cannot_point_outside_its_share(path: str) -> None:
+    from pydantic import ValidationError
+
+    from schema.plan import Operation
+
+    with pytest.raises(ValidationError, match="inside the share"):
+        Operation(kind="write-config", share="tftp", path=path, reason="x", content="")
