@@ -1,12 +1,18 @@
 """Loading desired state: files and directories, paths relative to the file, precise problems."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from controller.errors import DesiredStateError
 from controller.load import load_desired
 from controller.yaml_lines import load_yaml
+from schema.desired import Box
+from schema.types import ACTIONS
 
 SITE = """\
 site:
@@ -134,3 +140,69 @@ def test_line_map_points_at_keys_and_list_items() -> None:
 def test_duplicate_keys_are_found_at_every_depth() -> None:
     doc = load_yaml("a: 1\nb:\n  c: 1\n  c: 2\na: 3\n")
     assert [(line, path) for line, path, _ in doc.duplicate_keys] == [(4, ("b", "c")), (5, ("a",))]
+
+
+BOX_FIELDS = st.fixed_dictionaries(
+    {"action": st.sampled_from(ACTIONS)},
+    optional={
+        "disks": st.lists(
+            st.sampled_from(["sda", "sdb", "vda", "nvme0n1"]), min_size=1, unique=True
+        ),
+        "request": st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,20}", fullmatch=True),
+        "max_attempts": st.integers(1, 100),
+        "mac": st.binary(min_size=6, max_size=6).map(lambda b: b.hex(":")),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    boxes=st.lists(BOX_FIELDS, max_size=12),
+    bad=st.sampled_from(["ip", "name", "action", "disks"]),
+    victim=st.integers(0, 11),
+    data=st.data(),
+)
+def test_block_style_file_round_trips_and_a_bad_value_is_reported_at_its_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    boxes: list[dict[str, Any]],
+    bad: str,
+    victim: int,
+    data: st.DataObject,
+) -> None:
+    macs = [b["mac"] for b in boxes if "mac" in b]
+    assume(len(set(macs)) == len(macs))
+    lines = [*SITE.splitlines(), "boxes:"]
+    where: list[dict[str, int]] = []
+    entries = []
+    for i, fields in enumerate(boxes):
+        entry = {"name": f"tb-{i}", "ip": f"10.9.{i // 250}.{i % 250 + 1}", **fields}
+        if entry["action"] == "restore" and data.draw(st.booleans()):
+            entry["image"] = "latest"
+        entries.append(entry)
+        where.append({})
+        for n, (key, value) in enumerate(entry.items()):
+            where[-1][key] = len(lines) + 1
+            text = yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+            lines.append(("  - " if n == 0 else "    ") + f"{key}: {text}")
+    directory = tmp_path_factory.mktemp("roundtrip")
+    good = write(directory / "good.yaml", "\n".join(lines) + "\n")
+    state = load_desired(good).state
+    assert state.boxes == [Box.model_validate(entry) for entry in entries]
+
+    if not boxes:
+        return
+    i = victim % len(boxes)
+    value = {"ip": "10.9.0.256", "name": "tb_bad", "action": "explode", "disks": "[sda1]"}[bad]
+    if bad not in where[i]:  # only disks may be absent: add it as the box's last line
+        assert bad == "disks"
+        where[i][bad] = max(where[i].values()) + 1
+        lines.insert(where[i][bad] - 1, f"    disks: {value}")
+        for later in where[i + 1 :]:
+            for key in later:
+                later[key] += 1
+    else:
+        lines[where[i][bad] - 1] = lines[where[i][bad] - 1].split(":")[0] + f": {value}"
+    broken = write(directory / "bad.yaml", "\n".join(lines) + "\n")
+    problems = problems_of(broken)
+    field = f"boxes[{i}].{bad}" + ("[0]" if bad == "disks" else "")
+    assert f"{broken}:{where[i][bad]}: {field}: " in "\n".join(problems), problems
