@@ -13,6 +13,7 @@ from typing import Annotated
 
 import rich.box
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -127,11 +128,12 @@ def _load_plan(path: Path) -> Plan:
         raise ControllerError(f"{path}: cannot read the plan: {exc.strerror or exc}") from None
     try:
         return Plan.model_validate_json(text)
-    except ValueError as exc:
-        first = str(exc).splitlines()
-        detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(exc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
         raise ControllerError(
-            f"{path}: not a testboxctl plan (format version {PLAN_FORMAT_VERSION}): {detail}"
+            f"{path}: not a testboxctl plan (format version {PLAN_FORMAT_VERSION}): "
+            f"{where}: {first['msg']}"
         ) from None
 
 
