@@ -187,8 +187,16 @@ def _at(index: int, name: str, doc: LoadedYaml, path: tuple[str, ...], text: str
 
 
 def _yaml_files(path: Path) -> list[Path]:
+    """The files to read: `path` itself, or the visible `*.yaml` files directly in it, sorted."""
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.yaml") if p.is_file())
+        visible = [p for p in path.iterdir() if not p.name.startswith(".") and p.is_file()]
+        # A `.yml` file in a desired directory is almost surely boxes someone expects to count.
+        stray = sorted(p for p in visible if p.suffix == ".yml")
+        if stray:
+            raise DesiredStateError(
+                [f"{p}: not read: only *.yaml files are desired state; rename it" for p in stray]
+            )
+        files = sorted((p for p in visible if p.suffix == ".yaml"), key=lambda p: p.name)
         if not files:
             raise DesiredStateError([f"{path}: no *.yaml files in this directory"])
         return files

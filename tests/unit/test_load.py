@@ -53,6 +53,7 @@ def test_directory_is_read_sorted_and_boxes_concatenated(tmp_path: Path) -> None
     write(tmp_path / "site" / "ignored.yaml", "not: read\n")  # subdirectories are not read
     write(tmp_path / "z-site.yaml", SITE)
     write(tmp_path / "README.md", "not yaml at all: [\n")
+    write(tmp_path / ".#z-site.yaml", "editor lock: [\n")
     loaded = load_desired(tmp_path)
     assert [b.name for b in loaded.state.boxes] == ["tb-a", "tb-b"]
     assert [p.name for p in loaded.sources] == ["a-team.yaml", "b-team.yaml", "z-site.yaml"]
@@ -65,6 +66,14 @@ def test_default_is_desired_directory_in_cwd(
     write(tmp_path / "desired" / "lab.yaml", SITE)
     monkeypatch.chdir(tmp_path)
     assert load_desired(None).sources == [Path("desired/lab.yaml")]
+
+
+def test_a_yml_file_in_the_directory_is_not_silently_ignored(tmp_path: Path) -> None:
+    write(tmp_path / "site.yaml", SITE)
+    write(tmp_path / "team.yml", "boxes:\n  - {name: tb-a, ip: 10.0.0.1}\n")
+    assert problems_of(tmp_path) == [
+        f"{tmp_path}/team.yml: not read: only *.yaml files are desired state; rename it"
+    ]
 
 
 def test_empty_boxes_section_means_no_boxes(tmp_path: Path) -> None:
