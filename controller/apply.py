@@ -3,7 +3,8 @@
 Each operation is idempotent (writing the same bytes again, removing a file already gone,
 deleting an image already deleted change nothing), every write is atomic with mode 0644
 (onbox.atomic), and every change is one line in the backup share's global `maintenance.log`.
-The plan's order is the safe order (see controller.plan); apply keeps it. If an operation fails,
+The plan's order is the safe order (see controller.plan); apply keeps it. PXE config changes
+are compare-and-swap against what the plan saw (see `_run_config`). If an operation fails,
 apply stops there: everything before it is complete and durable, nothing after it was started,
 and the next reconcile plans the rest.
 """
@@ -11,6 +12,7 @@ and the next reconcile plans the rest.
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from controller.errors import ApplyError
 from controller.shares import Shares
@@ -38,6 +40,12 @@ class ApplyReport:
     applied: list[Operation] = field(default_factory=list)
     # Already in the planned state when apply got there (an idempotent re-run).
     unchanged: list[Operation] = field(default_factory=list)
+    # PXE configs that changed between observing and applying (a box finished and removed its
+    # config, someone edited it): left alone; the next reconcile plans them from the new facts.
+    conflicts: list[Operation] = field(default_factory=list)
+
+
+Outcome = Literal["applied", "unchanged", "conflict"]
 
 
 def describe(op: Operation) -> str:
@@ -50,34 +58,56 @@ def _root(op: Operation, shares: Shares) -> Path:
     return shares.tftp if op.share == "tftp" else shares.backup
 
 
-def _run(op: Operation, shares: Shares, store: ImageStore) -> bool:
-    """Carry out one operation; False when it found the share already as planned."""
-    path = _root(op, shares) / op.path
+def _current(path: Path) -> str | None:
+    """A file's text as observe reads it (None when absent)."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def _run_config(op: Operation, path: Path) -> Outcome:
+    """PXE configs are compare-and-swap: the on-box service removes its config on success
+    without taking the lock, so a config may change after it was observed. Acting on the old
+    facts could re-arm a request that just finished; the operation is skipped instead."""
+    current = _current(path)
+    wanted = op.content if op.kind == "write-config" else None
+    if current == wanted:
+        return "unchanged"
+    if current != op.old_content:
+        return "conflict"
     if op.kind == "remove-config":
-        return remove_durably(path)
+        remove_durably(path)
+    else:
+        atomic_write_text(path, op.content or "", 0o644)
+    return "applied"
+
+
+def _run(op: Operation, shares: Shares, store: ImageStore) -> Outcome:
+    """Carry out one operation."""
+    path = _root(op, shares) / op.path
+    if op.kind in ("remove-config", "write-config"):
+        return _run_config(op, path)
     if op.kind == "create-box-dir":
         if path.is_dir():
-            return False
+            return "unchanged"
         os.mkdir(path, 0o755)
         fsync_dir(path.parent)
-        return True
+        return "applied"
     if op.kind == "prune-image":
         if op.ip is None or op.image_id is None:
             raise ApplyError(f"plan operation prune-image {op.path} names no box or image")
         try:
             store.delete_image(op.ip, op.image_id)
         except ImageNotFound:
-            return False
-        return True
-    # The writes: hostname file, request.json, disk-devices.lst, PXE config.
+            return "unchanged"
+        return "applied"
+    # The backup share's files: hostname file, request.json, disk-devices.lst.
     content = op.content or ""
-    try:
-        if path.read_text("utf-8") == content:
-            return False
-    except FileNotFoundError:
-        pass
+    if _current(path) == content:
+        return "unchanged"
     atomic_write_text(path, content, 0o644)
-    return True
+    return "applied"
 
 
 def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -> ApplyReport:
@@ -87,8 +117,8 @@ def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -
     report = ApplyReport()
     for op in plan.operations:
         try:
-            changed = _run(op, shares, store)
-            if changed:
+            outcome = _run(op, shares, store)
+            if outcome == "applied":
                 append_log(log, op.ip or "-", "info", describe(op))
         except (OSError, OnboxError) as exc:
             reason = exc.message if isinstance(exc, OnboxError) else (exc.strerror or str(exc))
@@ -97,5 +127,7 @@ def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -
                 f"{len(report.applied)} of {len(plan.operations)} changes were made before it, "
                 "run reconcile again to finish"
             ) from None
-        (report.applied if changed else report.unchanged).append(op)
+        {"applied": report.applied, "unchanged": report.unchanged, "conflict": report.conflicts}[
+            outcome
+        ].append(op)
     return report

@@ -79,6 +79,11 @@ def _save(plan: Plan, out: Path) -> None:
 
 
 def _applied(report: ApplyReport, as_json: bool) -> None:
+    for op in report.conflicts:
+        _warn(
+            f"skipped {op.kind} {op.share}:{op.path}: the file changed since it was observed "
+            "(a box finishing, a hand edit); run reconcile again"
+        )
     text = f"applied {len(report.applied)} change(s)"
     if report.unchanged:
         text += f"; {len(report.unchanged)} already in place"

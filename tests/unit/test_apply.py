@@ -82,3 +82,22 @@ def test_a_saved_plan_cannot_point_outside_its_share(path: str) -> None:
 
     with pytest.raises(ValidationError, match="inside the share"):
         Operation(kind="write-config", share="tftp", path=path, reason="x", content="")
+
+
+def test_config_changed_after_observing_is_left_alone(tmp_path: Path) -> None:
+    """The service removes its config on success without the lock: never re-create it."""
+    shares = make_shares(tmp_path)
+    state = desired(BOX)
+    apply_plan(make_plan(state, observe(shares)), shares)
+    config = shares.tftp / PXE_CFG_DIR / "0A00020F"
+    config.write_text(config.read_text() + "MENU HIDDEN\n")  # drift: the plan rewrites it
+    plan = make_plan(state, observe(shares))
+    assert [op.kind for op in plan.operations] == ["write-config"]
+    config.unlink()  # ...but meanwhile the box succeeded and removed its config
+    report = apply_plan(plan, shares)
+    assert report.conflicts == plan.operations and report.applied == []
+    assert not config.exists()
+    # A hand edit between plan and apply is not overwritten either.
+    config.write_text("DEFAULT edited\n")
+    assert apply_plan(plan, shares).conflicts == plan.operations
+    assert config.read_text() == "DEFAULT edited\n"
