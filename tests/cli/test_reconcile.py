@@ -226,3 +226,10 @@ def test_tampered_or_broken_plan_file_is_refused(lab: Path, tmp_path: Path) -> N
     assert run("apply", plan).returncode == 1
     assert run("apply", tmp_path / "missing.json").returncode == 1
     assert trees(lab) == before
+
+
+def test_json_with_apply_keeps_stdout_a_single_document(lab: Path) -> None:
+    done = run("reconcile", "-f", desired(lab), "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["operations"]) == 12
+    assert "applied 12 change(s)" in done.stderr
