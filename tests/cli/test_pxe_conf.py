@@ -168,3 +168,18 @@ def test_pxe_conf_waits_for_the_share_lock_and_gives_up_naming_the_holder(lab: P
         assert _snapshot(lab / "tftp") == before
     finally:
         release(lab / "backup", holder)
+
+
+def test_a_box_with_a_mac_gets_both_config_names(lab: Path) -> None:
+    desired = lab / "desired.yaml"
+    text = desired.read_text().replace(
+        "{name: tb-idle-03, ip: 10.0.2.17}",
+        "{name: tb-idle-03, ip: 10.0.2.17, mac: 52:54:00:AB:CD:EF}",
+    )
+    desired.write_text(text)
+    assert run_cli("pxe-conf", "tb-idle-03", "refresh-info", "-f", desired).returncode == 0
+    hexname = lab / "tftp" / "pxelinux.cfg" / "0A000211"
+    macname = lab / "tftp" / "pxelinux.cfg" / "01-52-54-00-ab-cd-ef"
+    assert hexname.read_text() == macname.read_text()
+    assert run_cli("pxe-conf", "tb-idle-03", "none", "-f", desired).returncode == 0
+    assert not hexname.exists() and not macname.exists()
