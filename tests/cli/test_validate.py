@@ -194,3 +194,13 @@ def test_schema_is_json_schema_of_the_desired_state() -> None:
     assert schema["$schema"].startswith("https://json-schema.org/")
     assert set(schema["properties"]) == {"site", "boxes"}
     assert schema["additionalProperties"] is False
+
+
+def test_values_are_quoted_verbatim_in_problems(tmp_path: Path) -> None:
+    """Nothing in the output layer rewrites what the operator wrote (rich emoji codes, markup)."""
+    text = (BAD / "extra-arg-space.yaml").read_text()
+    bad = tmp_path / "verbatim.yaml"
+    bad.write_text(text.replace('"quiet splash"', '"a:fire:b [bold]c[/bold]"'))
+    run = run_cli("validate", "-f", bad)
+    assert run.returncode == 1
+    assert "'a:fire:b [bold]c[/bold]'" in run.stderr
