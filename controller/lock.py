@@ -15,6 +15,7 @@ The lock is released (the file removed) only if it still names this process.
 import contextlib
 import json
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -44,20 +45,46 @@ def lock_path(backup: Path) -> Path:
     return backup / LOCK_FILE
 
 
-def read_holder(backup: Path) -> LockHolder | None:
-    """The current holder; None when unlocked. Raises ValueError for unreadable content."""
+def _read(path: Path) -> LockHolder | None:
     try:
-        data = json.loads(lock_path(backup).read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise ValueError(f"unreadable lock file {lock_path(backup)}: {exc}") from None
+        raise ValueError(f"unreadable lock file {path}: {exc}") from None
     try:
         return LockHolder(
             str(data["host"]), int(data["pid"]), str(data["time"]), str(data["command"])
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"unreadable lock file {lock_path(backup)}: missing {exc}") from None
+        raise ValueError(f"unreadable lock file {path}: missing {exc}") from None
+
+
+def read_holder(backup: Path) -> LockHolder | None:
+    """The current holder; None when unlocked. Raises ValueError for unreadable content."""
+    return _read(lock_path(backup))
+
+
+def _remove_stale(path: Path, stale: LockHolder) -> None:
+    """Remove the lock only if it is still `stale`'s, even with two runs taking over at once.
+
+    The file is first renamed aside (atomic: of two runs, one gets it); if what was renamed
+    turns out not to be the stale lock (another run took over in between), it is put back with
+    link(), which never replaces a lock created meanwhile.
+    """
+    aside = path.with_name(f"{path.name}.stale-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    try:
+        moved: LockHolder | None = _read(aside)
+    except ValueError:
+        moved = None
+    if moved != stale:
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    remove_durably(aside)
 
 
 def _alive(pid: int) -> bool:
@@ -111,10 +138,7 @@ def acquire(
             holder, problem = None, str(exc)
         if holder is not None and holder.host == me.host and not _alive(holder.pid):
             warn(f"taking over a stale lock: {holder.describe()} is no longer running")
-            # Remove only if it still names the dead holder (another run may have taken over).
-            with contextlib.suppress(ValueError):
-                if read_holder(backup) == holder:
-                    remove_durably(path)
+            _remove_stale(path, holder)
             continue
         if holder is None and problem is None:
             continue  # released between our create and our read: try again at once

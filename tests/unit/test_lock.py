@@ -75,3 +75,27 @@ def test_break_lock(tmp_path: Path) -> None:
     holder_file(tmp_path, "elsewhere", 7)
     removed, who = break_lock(tmp_path)
     assert removed and who is not None and "elsewhere" in who
+
+
+def test_many_runs_taking_over_one_stale_lock_at_once_one_wins(tmp_path: Path) -> None:
+    """Processes race for the same dead holder's lock: exactly one holds it at any time."""
+    holder_file(tmp_path, socket.gethostname(), dead_pid())
+    script = (
+        "import sys, time, os\n"
+        "from pathlib import Path\n"
+        "from controller.lock import share_lock\n"
+        "root = Path(sys.argv[1])\n"
+        "with share_lock(root, 'race', timeout=30, warn=lambda m: None):\n"
+        "    marker = root / 'inside'\n"
+        "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"  # fails if two inside
+        "    time.sleep(0.05)\n"
+        "    os.close(fd); os.unlink(marker)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert not (tmp_path / LOCK_FILE).exists()
+    assert not list(tmp_path.glob(f"{LOCK_FILE}.stale-*"))
