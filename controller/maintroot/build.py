@@ -353,6 +353,17 @@ def _install_project(root: Path, settings: BuildSettings, wheels: Path, run: _Ru
     shutil.rmtree(staging)
 
 
+def _copy_base(base: Path, new: Path, run: _Runner) -> None:
+    """The root starts as the base. Hard links when on the same file system: the project layer
+    only adds files (venv, links, unit), never writes an existing one, so the base stays as it
+    was; and the root is exported read-only. A copy otherwise."""
+    try:
+        run.run("link the base", ["cp", "-al", base, new])
+    except BuildError:
+        shutil.rmtree(new, ignore_errors=True)
+        run.run("copy the base", ["cp", "-a", "--reflink=auto", base, new])
+
+
 def _replace_root(out: Path, new: Path) -> None:
     """Swap the freshly built root in; only ever deletes a directory this builder made."""
     if out.exists():
@@ -407,7 +418,7 @@ def build_maintenance_root(
         if new.exists():
             shutil.rmtree(new)
         settings.out.parent.mkdir(parents=True, exist_ok=True)
-        run.run("copy the base", ["cp", "-a", "--reflink=auto", base, new])
+        _copy_base(base, new, run)
         _install_project(new, settings, wheels, run)
         atomic_write_text(
             new / STAMP,
