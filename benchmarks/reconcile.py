@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         walk, dry, plan_json = measure(root, args.repeat)
         rows.append((boxes, files, walk, dry, _operations(plan_json)))
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"# {os.cpu_count()} CPUs, load average {load} at the end; python "
+        f"{sys.version.split()[0]}; median of {args.repeat} runs, warm page cache"
+    )
     print(
         f"{'boxes':>6} {'files':>8} {'walk s':>7} {'dry-run s':>9} {'ratio':>6} "
         f"{'walk MiB':>8} {'dry-run MiB':>11} {'exit':>4} {'ops':>6}"
