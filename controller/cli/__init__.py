@@ -20,7 +20,8 @@ from onbox.errors import OnboxError
 def main() -> None:
     """Console-script entry point: run the app, map errors to exit codes in one place."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) a typer.Exit's code: pass it on.
+        code = app(standalone_mode=False)
     except DesiredStateError as exc:
         for problem in exc.problems:
             console_err.print(f"testboxctl: error: {problem}", markup=False, highlight=False)
@@ -39,6 +40,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console_err.print("testboxctl: interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main", "typer"]

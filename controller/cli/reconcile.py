@@ -7,7 +7,6 @@ apply; it exits 2 when the plan has changes, 0 when in sync (SPEC §5).
 """
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -114,9 +113,7 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
         _show(plan, as_json)
         if out is not None:
             _save(plan, out)
-        # sys.exit, not typer.Exit: main() runs the app with standalone_mode=False, where click
-        # returns an Exit's code instead of raising it, and the code would be lost.
-        sys.exit(0 if plan.empty else EXIT_CHANGES)
+        raise typer.Exit(0 if plan.empty else EXIT_CHANGES)
     with share_lock(shares.backup, "testboxctl reconcile", timeout=lock_timeout, warn=_warn):
         plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty)
         _show(plan, as_json)
