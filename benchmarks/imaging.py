@@ -1,6 +1,7 @@
 """Imaging benchmark: the engine against the seed's `dd | gzip` and `gunzip | dd`, and zstd.
 
-    python -m benchmarks.imaging [--size-gib 1] [--quick] [--dir /var/tmp] [--levels 1,3,6]
+    python -m benchmarks.imaging [--size-gib 1] [--quick] [--dir /var/tmp] [--levels 1,2,3,6]
+                                 [--tmpfs /dev/shm] [--json FILE]
 
 On a synthetic disk (benchmarks/_imaging_disk.py: 40% zeros, 40% system files, 20% random),
 all in one run, warm page cache, files under --dir (deleted afterwards):
@@ -8,6 +9,8 @@ all in one run, warm page cache, files under --dir (deleted afterwards):
     conv=notrunc; once more with conv=fsync, because the engine fsyncs its target);
   * backup (each zstd level of --levels in a fresh store, then the default level), restore onto
     a fresh file, restore onto the unchanged result, backup after 1% of the chunks changed;
+  * the restores (and gunzip|dd) once with targets in --dir and once on --tmpfs: a file system
+    on a slow virtual disk caps both at its write speed, tmpfs shows the engines themselves;
   * peak memory (VmHWM of the backup process) for the disk and for a 4x larger one.
 `--quick` skips the level sweep and the 4x memory run. Engine times exclude interpreter start
 (reported separately as wall time).
@@ -64,7 +67,29 @@ def fresh_target(path: Path, size: int) -> Path:
     return path
 
 
-def run(size: int, work: Path, quick: bool, levels: list[int]) -> dict[str, Any]:
+def restore_round(size: int, disk: Path, gz: Path, root: Path, tdir: Path) -> dict[str, Any]:
+    """gunzip|dd (plain and conv=fsync) and the engine's restores, all onto files in `tdir`."""
+    out: dict[str, Any] = {"dir": str(tdir)}
+    base = tdir / "base.img"
+    dd = "bs=256K status=none iflag=fullblock"
+    out["gunzipdd_seconds"] = sh(f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc")
+    base.unlink()
+    out["gunzipdd_fsync_seconds"] = sh(f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc,fsync")
+    base.unlink()
+    target = fresh_target(tdir / "target.img", size)
+    out["fresh"] = child("restore", str(root), str(target))
+    subprocess.run(["cmp", "-s", str(disk), str(target)], check=True)  # byte-identical
+    target2 = fresh_target(tdir / "target2.img", size)
+    out["fresh_noprecheck"] = child("restore", str(root), str(target2), "--no-precheck")
+    target2.unlink()
+    out["unchanged"] = child("restore", str(root), str(target))
+    target.unlink()
+    return out
+
+
+def run(
+    size: int, work: Path, quick: bool, levels: list[int], tmpfs: Path | None
+) -> dict[str, Any]:
     r: dict[str, Any] = {"size": size, "cpus": os.cpu_count()}
     disk = work / "disk.img"
     t0 = time.perf_counter()
@@ -72,49 +97,44 @@ def run(size: int, work: Path, quick: bool, levels: list[int]) -> dict[str, Any]
     r["generate_seconds"] = time.perf_counter() - t0
     sh(f"cat {disk} > /dev/null")  # warm cache for everyone
 
-    gz, zst, base = work / "disk.gz", work / "disk.zst", work / "base.img"
+    gz, zst = work / "disk.gz", work / "disk.zst"
     r["ddgzip_seconds"] = sh(f"dd if={disk} bs=256K status=none | gzip -c > {gz}")
     r["gzip_bytes"] = gz.stat().st_size
     r["zstd3_seconds"] = sh(f"zstd -q -3 -T0 -c {disk} > {zst}")
     r["zstd3_bytes"] = zst.stat().st_size
-    r["gunzipdd_seconds"] = sh(
-        f"gunzip -c {gz} | dd of={base} bs=256K conv=notrunc status=none iflag=fullblock"
-    )
-    base.unlink()
-    # The engine fsyncs what it restores; the same pipeline with conv=fsync is the like-for-like.
-    r["gunzipdd_fsync_seconds"] = sh(
-        f"gunzip -c {gz} | dd of={base} bs=256K conv=notrunc,fsync status=none iflag=fullblock"
-    )
-    for p in (zst, base):
-        p.unlink()
+    zst.unlink()
 
     if not quick:
         r["levels"] = {}
         for level in levels:
-            root = work / f"store-level{level}"
-            root.mkdir()
-            res = child("backup", str(root), str(disk), "--level", str(level))
-            r["levels"][level] = {"seconds": res["seconds"], "stored": store_bytes(root)}
-            shutil.rmtree(root)
+            best = float("inf")
+            for _attempt in range(2):  # best of two: the machine is shared
+                root = work / f"store-level{level}"
+                root.mkdir()
+                res = child("backup", str(root), str(disk), "--level", str(level))
+                best = min(best, res["seconds"])
+                stored = store_bytes(root)
+                shutil.rmtree(root)
+            r["levels"][level] = {"seconds": best, "stored": stored}
 
     root = work / "store"
     root.mkdir()
-    first = child("backup", str(root), str(disk))
-    r["backup"] = first
+    r["backup"] = child("backup", str(root), str(disk))
     r["stored_bytes"] = store_bytes(root)
 
-    target = fresh_target(work / "target.img", size)
-    r["restore_fresh"] = child("restore", str(root), str(target))
-    subprocess.run(["cmp", "-s", str(disk), str(target)], check=True)  # byte-identical
-    target2 = fresh_target(work / "target2.img", size)
-    r["restore_fresh_noprecheck"] = child("restore", str(root), str(target2), "--no-precheck")
-    target2.unlink()
-    r["restore_unchanged"] = child("restore", str(root), str(target))
+    r["restores"] = [restore_round(size, disk, gz, root, work)]
+    if tmpfs is not None:
+        tdir = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=tmpfs))
+        try:
+            r["restores"].append(restore_round(size, disk, gz, root, tdir))
+        finally:
+            shutil.rmtree(tdir, ignore_errors=True)
 
+    target = work / "previous.img"
+    shutil.copyfile(disk, target)
     r["changed_chunks"] = change_chunks(disk, CHUNK, 0.01)
     r["chunks"] = -(-size // CHUNK)
-    second = child("backup", str(root), str(disk))
-    r["incremental"] = second
+    r["incremental"] = child("backup", str(root), str(disk))
     r["restore_changed"] = child("restore", str(root), str(target))
     subprocess.run(["cmp", "-s", str(disk), str(target)], check=True)
     for p in (target, gz):
@@ -133,13 +153,10 @@ def run(size: int, work: Path, quick: bool, levels: list[int]) -> dict[str, Any]
 
 def report(r: dict[str, Any]) -> str:
     size = r["size"]
-    b, rf, ru, inc = r["backup"], r["restore_fresh"], r["restore_unchanged"], r["incremental"]
+    b, inc = r["backup"], r["incremental"]
     gzip_mbps = mbps(size, r["ddgzip_seconds"])
     zstd_mbps = mbps(size, r["zstd3_seconds"])
-    gunzip_mbps = mbps(size, r["gunzipdd_seconds"])
-    gunzip_fsync_mbps = mbps(size, r["gunzipdd_fsync_seconds"])
     ours = mbps(size, b["seconds"])
-    restore = mbps(size, rf["seconds"])
     comp = r["composition"]
     lines = [
         f"synthetic disk {size / GIB:.2f} GiB: "
@@ -149,13 +166,24 @@ def report(r: dict[str, Any]) -> str:
         f"(ratio {size / r['gzip_bytes']:.2f})",
         f"zstd -3 -T0              {zstd_mbps:8.1f} MB/s   output {r['zstd3_bytes'] / 1e6:8.1f} MB "
         f"(ratio {size / r['zstd3_bytes']:.2f})",
-        f"gunzip -c | dd           {gunzip_mbps:8.1f} MB/s   "
-        f"(with conv=fsync, as the engine syncs: {gunzip_fsync_mbps:.1f} MB/s)",
     ]
-    for level, lv in sorted(r.get("levels", {}).items()):
+    levels = r.get("levels", {})
+    for level, lv in sorted(levels.items()):
         lines.append(
             f"backup, zstd level {level:<2}     {mbps(size, lv['seconds']):8.1f} MB/s   "
             f"stored {lv['stored'] / 1e6:8.1f} MB (ratio {size / lv['stored']:.2f})"
+        )
+    # Rule: among the levels meeting both speed targets, the one that stores least.
+    fast = [
+        lv
+        for lv, f in levels.items()
+        if mbps(size, f["seconds"]) >= max(10 * gzip_mbps, 0.7 * zstd_mbps)
+    ]
+    if fast:
+        pick = min(fast, key=lambda lv: levels[lv]["stored"])
+        lines.append(
+            f"  smallest store among levels meeting the speed targets: level {pick} "
+            f"(the engine uses {DEFAULT_LEVEL})"
         )
     lines += [
         f"backup (level {DEFAULT_LEVEL})         {ours:8.1f} MB/s   stored "
@@ -164,15 +192,24 @@ def report(r: dict[str, Any]) -> str:
         f"  = {ours / gzip_mbps:.1f}x dd|gzip (target >= 10x), "
         f"{ours / zstd_mbps:.2f}x zstd -3 -T0 (target >= 0.7x); "
         f"stored/gzip output {r['stored_bytes'] / r['gzip_bytes']:.2f} (target <= 1)",
-        f"restore onto fresh file  {restore:8.1f} MB/s   = {restore / gunzip_mbps:.1f}x gunzip|dd "
-        f"(target >= 5x; {restore / gunzip_fsync_mbps:.1f}x with fsync); "
-        f"written {rf['bytes_written'] / 1e6:.1f} MB, skipped "
-        f"{rf['bytes_skipped'] / 1e6:.1f} MB (zeros already there)",
-        "  without the hash pre-check "
-        f"{mbps(size, r['restore_fresh_noprecheck']['seconds']):.1f} MB/s",
-        f"restore onto unchanged   {mbps(size, ru['seconds']):8.1f} MB/s   written "
-        f"{ru['bytes_written']} B = {100 * ru['bytes_written'] / size:.2f}% of the disk "
-        "(target < 1%)",
+    ]
+    for rr in r["restores"]:
+        gunzip = mbps(size, rr["gunzipdd_seconds"])
+        gunzip_fsync = mbps(size, rr["gunzipdd_fsync_seconds"])
+        fresh, unchanged = rr["fresh"], rr["unchanged"]
+        restore = mbps(size, fresh["seconds"])
+        lines += [
+            f"restore targets in {rr['dir']}:",
+            f"  gunzip -c | dd         {gunzip:8.1f} MB/s   (conv=fsync: {gunzip_fsync:.1f} MB/s)",
+            f"  restore, fresh file    {restore:8.1f} MB/s   = {restore / gunzip:.1f}x gunzip|dd "
+            f"(target >= 5x; {restore / gunzip_fsync:.1f}x vs conv=fsync); written "
+            f"{fresh['bytes_written'] / 1e6:.1f} MB, skipped {fresh['bytes_skipped'] / 1e6:.1f} MB",
+            f"  same without pre-check {mbps(size, rr['fresh_noprecheck']['seconds']):8.1f} MB/s",
+            f"  restore onto unchanged {mbps(size, unchanged['seconds']):8.1f} MB/s   written "
+            f"{unchanged['bytes_written']} B = {100 * unchanged['bytes_written'] / size:.2f}% "
+            "(target < 1%)",
+        ]
+    lines += [
         f"backup after {r['changed_chunks']} of {r['chunks']} chunks changed (1%): "
         f"{mbps(size, inc['seconds']):.1f} MB/s, new bytes {inc['bytes_stored'] / 1e6:.2f} MB = "
         f"{100 * inc['bytes_stored'] / r['stored_bytes']:.2f}% of the first backup (target <= 2%)",
@@ -195,13 +232,21 @@ def main() -> None:
     parser.add_argument("--size-gib", type=float, default=1.0)
     parser.add_argument("--quick", action="store_true", help="no level sweep, no 4x memory run")
     parser.add_argument("--dir", type=Path, default=Path("/var/tmp"))
-    parser.add_argument("--levels", default="1,3,6")
+    parser.add_argument("--levels", default="1,2,3,6")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--tmpfs",
+        type=Path,
+        default=Path("/dev/shm"),
+        help="also restore onto files here (a target faster than --dir's filesystem); '' = skip",
+    )
     args = parser.parse_args()
     size = int(args.size_gib * GIB) // CHUNK * CHUNK
     work = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=args.dir))
     try:
-        r = run(size, work, args.quick, [int(x) for x in args.levels.split(",") if x])
+        levels = [int(x) for x in args.levels.split(",") if x]
+        tmpfs = args.tmpfs if str(args.tmpfs) not in ("", ".") and args.tmpfs.is_dir() else None
+        r = run(size, work, args.quick, levels, tmpfs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(report(r))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from onbox.errors import ImagingError
 from onbox.imaging import codec
 from onbox.imaging.disks import Reader, chunks, disk_size
@@ -30,6 +32,7 @@ from onbox.store.records import (
     new_image_id,
 )
 from schema.request import DiskFigures
+from schema.types import DiskName, IPv4
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def backup_streams(
     """
     if chunk_size <= 0:
         raise ImagingError(f"chunk size must be positive, not {chunk_size}")
+    _check_names(box_ip, list(streams))
     started = time.monotonic()
     created = (now or datetime.now(UTC)).astimezone(UTC)
     image_id = new_image_id(created)
@@ -154,6 +158,21 @@ def backup_streams(
     return BackupReport(
         image_id, box_ip, [r.figures for r in results.values()], time.monotonic() - started
     )
+
+
+def _check_names(box_ip: str, disks: list[str]) -> None:
+    """Fail before reading a byte, not at commit time, on a bad box address or disk name."""
+    try:
+        TypeAdapter(IPv4).validate_python(box_ip)
+    except ValidationError:
+        raise ImagingError(f"not a box IP address: {box_ip!r}") from None
+    for name in disks:
+        try:
+            TypeAdapter(DiskName).validate_python(name)
+        except ValidationError:
+            raise ImagingError(f"not a disk name (sda, vdb, nvme0n1, ...): {name!r}") from None
+    if not disks:
+        raise ImagingError(f"backup of {box_ip}: no disks given")
 
 
 def _backup_disk(

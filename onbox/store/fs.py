@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import ipaddress
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ from schema.image import ImageInfo
 from schema.layout import IMAGES_DIR, STORE_DIR
 
 CHUNK_SUFFIX = ".zst"
+IMAGE_DIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # schema.types.ImageId
 
 
 def _is_box_dir_name(name: str) -> bool:
@@ -89,8 +91,16 @@ class FilesystemStore(ImageStore):
             raise StoreError(f"not a chunk id: {chunk_id!r}")
         return self.chunk_dir / chunk_id[:2] / f"{chunk_id}{CHUNK_SUFFIX}"
 
+    def _box_dir(self, box_ip: str) -> Path:
+        # Names become paths: only a canonical IPv4 address can name a box directory.
+        if not _is_box_dir_name(box_ip):
+            raise StoreError(f"not a box IP address: {box_ip!r}")
+        return self.root / box_ip
+
     def _image_dir(self, box_ip: str, image_id: str) -> Path:
-        return self.root / box_ip / IMAGES_DIR / image_id
+        if not IMAGE_DIR_NAME.match(image_id):
+            raise ImageNotFound(f"box {box_ip} has no image {image_id!r}")
+        return self._box_dir(box_ip) / IMAGES_DIR / image_id
 
     # --- chunks ---------------------------------------------------------------------------
     def put_chunk(self, chunk_id: str, blob: bytes) -> bool:
@@ -264,7 +274,7 @@ class FilesystemStore(ImageStore):
         committed: list[str] = []
         pending: list[str] = []
         try:
-            entries = list(os.scandir(self.root / box_ip / IMAGES_DIR))
+            entries = list(os.scandir(self._box_dir(box_ip) / IMAGES_DIR))
         except (FileNotFoundError, NotADirectoryError):
             return committed, pending
         for entry in entries:
@@ -310,7 +320,7 @@ class FilesystemStore(ImageStore):
     # --- legacy ---------------------------------------------------------------------------
     def _box_entries(self, box_ip: str) -> list[os.DirEntry[str]]:
         try:
-            return list(os.scandir(self.root / box_ip))
+            return list(os.scandir(self._box_dir(box_ip)))
         except (FileNotFoundError, NotADirectoryError):
             return []
 
@@ -331,14 +341,14 @@ class FilesystemStore(ImageStore):
         if legacy_disk(name) is None:
             raise StoreError(f"not a legacy image name: {name!r}")
         try:
-            return open(self.root / box_ip / name, "rb")  # the caller closes it
+            return open(self._box_dir(box_ip) / name, "rb")  # the caller closes it
         except FileNotFoundError:
             raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist") from None
 
     def retire_legacy(self, box_ip: str, name: str) -> str:
         if legacy_disk(name) is None:
             raise StoreError(f"not a legacy image name: {name!r}")
-        source = self.root / box_ip / name
+        source = self._box_dir(box_ip) / name
         target = source.with_name(f"{name}.imported")
         try:
             os.rename(source, target)

@@ -87,3 +87,21 @@ def test_refuses_small_target_and_unknown_disk(store: ImageStore, tmp_path: Path
     assert small.read_bytes() == b"s" * (2 * CS - 1)
     with pytest.raises(ImagingError, match="has no disk sdb"):
         restore_image(store, IP, "latest", {"sdb": small})
+
+
+@pytest.mark.parametrize(
+    ("ip", "disk", "message"),
+    [
+        ("10.0.0.256", "sda", "not a box IP address"),
+        ("../etc", "sda", "not a box IP address"),
+        (IP, "../sda", "not a disk name"),
+        (IP, "sda1", "not a disk name"),
+    ],
+)
+def test_bad_names_refused_before_reading(
+    store: ImageStore, tmp_path: Path, ip: str, disk: str, message: str
+) -> None:
+    source = write_disk(tmp_path / "s.img", b"x" * CS)
+    with pytest.raises(ImagingError, match=message):
+        backup_disks(store, ip, {disk: source}, chunk_size=CS)
+    assert store.list_images() == [] and list(store.chunk_stats()) == []
