@@ -104,6 +104,8 @@ class Box:
     log_dir: Path
     memory_mb: int = 1024
     cpus: int = 2
+    # No SVM/VMX: the guest kernel would load kvm modules for nothing (slow under TCG).
+    cpu: str = "max,svm=off,vmx=off"
     boots: int = 0
 
     def command(self) -> list[str]:
