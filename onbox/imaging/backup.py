@@ -228,6 +228,11 @@ def _backup_disk(
                 on_chunk(name, index)
     except OSError as exc:
         raise ImagingError(f"reading disk {name} failed: {exc.strerror or exc}") from None
+    if stream.size is not None and size != stream.size:
+        # A disk that ends early (truncated file, device gone) must not commit as whole.
+        raise ImagingError(
+            f"disk {name} changed while it was read: {size} bytes read, {stream.size} expected"
+        )
     tracker.finish()
     manifest = DiskManifest(disk=name, size=size, chunk_size=chunk_size, chunks=ids)
     figures = DiskFigures(disk=name, size=size, bytes_read=size, bytes_stored=stored_new)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onbox.errors import ImagingError
-from onbox.imaging.backup import backup_disks
+from onbox.imaging.backup import DiskStream, backup_disks, backup_streams
 from onbox.imaging.restore import restore_image
 from onbox.store import ImageStore, MemoryStore, open_store
 from tests.unit.imaging.conftest import CS, IP, write_disk
@@ -105,3 +105,11 @@ def test_bad_names_refused_before_reading(
     with pytest.raises(ImagingError, match=message):
         backup_disks(store, ip, {disk: source}, chunk_size=CS)
     assert store.list_images() == [] and list(store.chunk_stats()) == []
+
+
+def test_disk_shorter_than_announced_is_not_committed(store: ImageStore) -> None:
+    data = iter([b"a" * CS, b""])
+    stream = DiskStream(lambda _n: next(data), 3 * CS)
+    with pytest.raises(ImagingError, match="changed while it was read"):
+        backup_streams(store, IP, {"sda": stream}, chunk_size=CS)
+    assert store.list_images() == []
