@@ -364,11 +364,26 @@ def _copy_base(base: Path, new: Path, run: _Runner) -> None:
         run.run("copy the base", ["cp", "-a", "--reflink=auto", base, new])
 
 
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise BuildError("building the maintenance root needs root (debootstrap, chroot, mount)")
+
+
+def _refuse_foreign_out(out: Path) -> None:
+    """Checked before anything is built: --out is replaced wholesale at the end."""
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / STAMP).exists():
+        raise BuildError(
+            f"--out {out}: not empty and not a maintenance root built by testboxctl "
+            f"(no {STAMP}); refusing to replace it"
+        )
+
+
 def _replace_root(out: Path, new: Path) -> None:
     """Swap the freshly built root in; only ever deletes a directory this builder made."""
+    _refuse_foreign_out(out)
     if out.exists():
-        if not (out / STAMP).exists():
-            raise BuildError(f"{out} exists and is not a maintenance root built by testboxctl")
         old = out.with_name(out.name + ".old")
         if old.exists():
             shutil.rmtree(old)
@@ -397,6 +412,7 @@ def build_maintenance_root(
     settings: BuildSettings, tftp_root: Path | None, log: Log = lambda _: None
 ) -> BuildReport:
     """Build (or reuse) the base and the root, then install the boot files if asked."""
+    _refuse_foreign_out(settings.out)
     settings.cache.mkdir(parents=True, exist_ok=True)
     run = _Runner(settings.cache / "build.log", log)
     kernel_deb = _kernel_deb(settings, run)
@@ -404,6 +420,7 @@ def build_maintenance_root(
     base = settings.cache / f"base-{base_key[:16]}"
     base_reused = base.exists()
     if not base_reused:
+        _require_root()
         _build_base(settings, kernel_deb, base, run)
     wheels = _wheels(settings, run)
     root_key = _sha256(
@@ -414,6 +431,7 @@ def build_maintenance_root(
     stamp = settings.out / STAMP
     root_reused = stamp.exists() and json.loads(stamp.read_text()).get("key") == root_key
     if not root_reused:
+        _require_root()
         new = settings.out.with_name(settings.out.name + ".new")
         if new.exists():
             shutil.rmtree(new)

@@ -29,6 +29,8 @@ LOCAL_DISK_MARKER = "TESTBOX-LOCAL-DISK: the box booted its own disk"
 # isa-debug-exit turns `out 0xf4, 0x10` into QEMU exit status (0x10 << 1) | 1.
 LOCAL_DISK_EXIT = 33
 KERNEL_BANNER = "Linux version"
+# What the unit's output looks like on the console (journal+console): `testbox-maintenance[PID]:`.
+SERVICE_OUTPUT = "testbox-maintenance["
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\x1bc")
 
 
@@ -118,7 +120,7 @@ class Box:
             "-accel",
             "tcg",
             "-cpu",
-            "max",
+            self.cpu,
             "-m",
             str(self.memory_mb),
             "-smp",
@@ -155,7 +157,9 @@ class Box:
         service's retry pause.
         """
         self.boots += 1
-        log_path = self.log_dir / f"boot-{self.boots}.serial.log"
+        # Numbered across every Box of the test (they share log_dir), in boot order.
+        number = len(list(self.log_dir.glob("boot-*.serial.log"))) + 1
+        log_path = self.log_dir / f"boot-{number}.serial.log"
         started = time.monotonic()
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -181,7 +185,13 @@ class Box:
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-        return BootResult(status, time.monotonic() - started, self._read(log_path), log_path)
+        result = BootResult(status, time.monotonic() - started, self._read(log_path), log_path)
+        with (self.log_dir / "boots.txt").open("a") as summary:
+            summary.write(
+                f"{log_path.name}: {result.seconds:.1f} s, QEMU exit {status}, "
+                f"maintenance={result.booted_maintenance} local={result.booted_local_disk}\n"
+            )
+        return result
 
     @staticmethod
     def _read(path: Path) -> str:

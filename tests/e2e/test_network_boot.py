@@ -13,7 +13,7 @@ import pytest
 from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import restore_image
 from onbox.store import open_store
-from tests.e2e.harness import BootResult, Box, make_disk
+from tests.e2e.harness import SERVICE_OUTPUT, BootResult, Box, make_disk
 from tests.e2e.lab import BOX_IP, E2ELab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -49,7 +49,7 @@ def arm(lab: E2ELab, action: str, **kw: Any) -> dict[str, Any]:
 
 def assert_maintenance_boot(boot: BootResult) -> None:
     assert boot.booted_maintenance, f"no maintenance kernel in {boot.log_path}"
-    assert "testbox-maintenance" in boot.serial, f"the service never ran: {boot.log_path}"
+    assert SERVICE_OUTPUT in boot.serial, f"the service never ran: {boot.log_path}"
 
 
 def assert_local_boot(box: Box) -> BootResult:
@@ -125,14 +125,16 @@ def test_failing_request_is_retried_then_disarmed(lab: E2ELab, tmp_path: Path) -
 
     for attempt in (1, 2):
 
-        def failed_attempt_recorded(_serial: str, attempt: int = attempt) -> bool:
+        def failed_attempt_recorded(serial: str, attempt: int = attempt) -> bool:
             result = lab.result(request_id)
-            return result is not None and result.get("attempt") == attempt
+            recorded = result is not None and result.get("attempt") == attempt
+            return recorded and "before rebooting to retry" in serial
 
         # The service pauses before its retry reboot; the test powers the box off instead
-        # as soon as the failed attempt is on the share.
+        # once the failed attempt is on the share and the service says it is pausing.
         boot = box.boot(timeout=MAINTENANCE_TIMEOUT, stop_when=failed_attempt_recorded)
         assert_maintenance_boot(boot)
+        assert "before rebooting to retry" in boot.serial, boot.log_path
         result = lab.result(request_id)
         assert result is not None, f"no result after boot {attempt}: {boot.log_path}"
         assert result["outcome"] == "failure", result
