@@ -1,8 +1,12 @@
 """Progress reaches a terminal as one redrawn line and a log as throttled plain lines."""
 
 import io
+from pathlib import Path
 
+from onbox.imaging.backup import backup_disks
 from onbox.imaging.progress import LogProgress, ProgressEvent, TerminalProgress, Tracker, describe
+from onbox.imaging.restore import restore_image
+from onbox.store import MemoryStore
 
 GIB = 1024**3
 
@@ -32,3 +36,19 @@ def test_tracker_and_terminal() -> None:
     tracker.finish()
     text = out.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and "100 B of 100 B (100%)" in text
+
+
+def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
+    store = MemoryStore()
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"x" * 10_000 + bytes(5_000))
+    events: list[ProgressEvent] = []
+    backup_disks(store, "10.0.0.1", {"sda": disk}, chunk_size=4096, progress=events.append)
+    target = tmp_path / "t.img"
+    target.write_bytes(bytes(15_000))
+    restore_image(store, "10.0.0.1", "latest", {"sda": target}, progress=events.append)
+    finished = [e for e in events if e.finished]
+    assert [(e.task, e.done, e.total) for e in finished] == [
+        ("backup sda", 15_000, 15_000),
+        ("restore sda", 15_000, 15_000),
+    ]
