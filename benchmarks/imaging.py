@@ -1,7 +1,7 @@
 """Imaging benchmark: the engine against the seed's `dd | gzip` and `gunzip | dd`, and zstd.
 
     python -m benchmarks.imaging [--size-gib 1] [--quick] [--dir /var/tmp] [--levels 1,2,3,6]
-                                 [--tmpfs /dev/shm] [--json FILE]
+                                 [--tmpfs /dev/shm] [--repeat 2] [--json FILE]
 
 On a synthetic disk (benchmarks/_imaging_disk.py: 40% zeros, 40% system files, 20% random),
 all in one run, warm page cache, files under --dir (deleted afterwards):
@@ -12,7 +12,8 @@ all in one run, warm page cache, files under --dir (deleted afterwards):
   * the restores (and gunzip|dd) once with targets in --dir and once on --tmpfs: a file system
     on a slow virtual disk caps both at its write speed, tmpfs shows the engines themselves;
   * peak memory (VmHWM of the backup process) for the disk and for a 4x larger one.
-Every timed step runs twice on fresh output and the faster run counts (the machine is shared).
+The machine is shared with other work: steps compared with each other run in interleaved
+rounds (--repeat rounds, fresh output each time) and the fastest run of each step counts.
 `--quick` skips the level sweep and the 4x memory run. Engine times exclude interpreter start
 (reported separately as wall time).
 """
@@ -69,45 +70,60 @@ def fresh_target(path: Path, size: int) -> Path:
     return path
 
 
-# The machine is shared with other work: every timed step runs REPEAT times (each on fresh
-# output) and the fastest run counts, for the baselines and the engine alike.
-REPEAT = 2
+# The machine is shared with other work: the timed steps that are compared with each other
+# run in interleaved rounds (baseline, engine, baseline, engine, ...), REPEAT rounds, each on
+# fresh output, and the fastest run of each step counts. A load spike then hits both sides.
+DEFAULT_REPEAT = 2
+REPEAT = DEFAULT_REPEAT
+
+Step = Callable[[], dict[str, Any]]
 
 
-def best_sh(command: str, cleanup: Path) -> float:
-    times = []
-    for _ in range(REPEAT):
-        cleanup.unlink(missing_ok=True)
-        times.append(sh(command))
-    return min(times)
+def interleaved(steps: dict[str, Step]) -> dict[str, dict[str, Any]]:
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in steps}
+    for _round in range(REPEAT):
+        for name, step in steps.items():
+            runs[name].append(step())
+    return {name: min(rs, key=lambda res: float(res["seconds"])) for name, rs in runs.items()}
 
 
-def best_child(fresh: Callable[[], list[str]]) -> dict[str, Any]:
-    """Run the child REPEAT times, each with the arguments `fresh()` prepares; the fastest."""
-    runs = [child(*fresh()) for _ in range(REPEAT)]
-    return min(runs, key=lambda res: float(res["seconds"]))
+def shell_step(command: str, output: Path) -> Step:
+    def step() -> dict[str, Any]:
+        output.unlink(missing_ok=True)
+        return {"seconds": sh(command)}
+
+    return step
 
 
 def restore_round(size: int, disk: Path, gz: Path, root: Path, tdir: Path) -> dict[str, Any]:
     """gunzip|dd (plain and conv=fsync) and the engine's restores, all onto files in `tdir`."""
-    out: dict[str, Any] = {"dir": str(tdir)}
     base = tdir / "base.img"
+    target = tdir / "target.img"
     dd = "bs=256K status=none iflag=fullblock"
-    out["gunzipdd_seconds"] = best_sh(f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc", base)
-    out["gunzipdd_fsync_seconds"] = best_sh(
-        f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc,fsync", base
+
+    def engine(*extra: str) -> Step:
+        def step() -> dict[str, Any]:
+            fresh_target(target, size)
+            return child("restore", str(root), str(target), *extra)
+
+        return step
+
+    out: dict[str, Any] = interleaved(
+        {
+            "gunzipdd": shell_step(f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc", base),
+            "gunzipdd_fsync": shell_step(
+                f"gunzip -c {gz} | dd of={base} {dd} conv=notrunc,fsync", base
+            ),
+            "fresh_noprecheck": engine("--no-precheck"),
+            "fresh": engine(),
+        }
     )
     base.unlink()
-    target = tdir / "target.img"
-
-    def fresh(*extra: str) -> list[str]:
-        fresh_target(target, size)
-        return ["restore", str(root), str(target), *extra]
-
-    out["fresh_noprecheck"] = best_child(lambda: fresh("--no-precheck"))
-    out["fresh"] = best_child(fresh)
     subprocess.run(["cmp", "-s", str(disk), str(target)], check=True)  # byte-identical
-    out["unchanged"] = best_child(lambda: ["restore", str(root), str(target)])
+    out["unchanged"] = interleaved({"unchanged": lambda: child("restore", str(root), str(target))})[
+        "unchanged"
+    ]
+    out["dir"] = str(tdir)
     target.unlink()
     return out
 
@@ -123,36 +139,47 @@ def run(
     sh(f"cat {disk} > /dev/null")  # warm cache for everyone
 
     gz, zst = work / "disk.gz", work / "disk.zst"
-    r["ddgzip_seconds"] = best_sh(f"dd if={disk} bs=256K status=none | gzip -c > {gz}", gz)
-    r["gzip_bytes"] = gz.stat().st_size
-    r["zstd3_seconds"] = best_sh(f"zstd -q -3 -T0 -c {disk} > {zst}", zst)
-    r["zstd3_bytes"] = zst.stat().st_size
-    zst.unlink()
-
-    if not quick:
-        r["levels"] = {}
-        for level in levels:
-            lroot = work / f"store-level{level}"
-
-            def fresh_level(lroot: Path = lroot, level: int = level) -> list[str]:
-                shutil.rmtree(lroot, ignore_errors=True)
-                lroot.mkdir()
-                return ["backup", str(lroot), str(disk), "--level", str(level)]
-
-            res = best_child(fresh_level)
-            r["levels"][level] = {"seconds": res["seconds"], "stored": store_bytes(lroot)}
-            shutil.rmtree(lroot)
-
     root = work / "store"
 
-    def fresh_store() -> list[str]:
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir()
-        return ["backup", str(root), str(disk)]
+    def backup_step(store_root: Path, *extra: str) -> Step:
+        def step() -> dict[str, Any]:
+            shutil.rmtree(store_root, ignore_errors=True)
+            store_root.mkdir()
+            res = child("backup", str(store_root), str(disk), *extra)
+            res["stored"] = store_bytes(store_root)
+            return res
 
-    r["backup"] = best_child(fresh_store)
+        return step
+
+    steps: dict[str, Step] = {
+        "ddgzip": shell_step(f"dd if={disk} bs=256K status=none | gzip -c > {gz}", gz),
+        "zstd3": shell_step(f"zstd -q -3 -T0 -c {disk} > {zst}", zst),
+        "backup": backup_step(root),
+    }
+    if not quick:
+        for level in levels:
+            steps[f"level{level}"] = backup_step(
+                work / f"store-level{level}", "--level", str(level)
+            )
+    best = interleaved(steps)
+    r["ddgzip_seconds"] = best["ddgzip"]["seconds"]
+    r["gzip_bytes"] = gz.stat().st_size
+    r["zstd3_seconds"] = best["zstd3"]["seconds"]
+    r["zstd3_bytes"] = zst.stat().st_size
+    zst.unlink()
+    r["backup"] = best["backup"]
     r["stored_bytes"] = store_bytes(root)
-
+    if not quick:
+        r["levels"] = {
+            level: {
+                "seconds": best[f"level{level}"]["seconds"],
+                "stored": best[f"level{level}"]["stored"],
+            }
+            for level in levels
+        }
+        for level in levels:
+            shutil.rmtree(work / f"store-level{level}")
+    # The last round's store (the default level) is the one the restores read.
     r["restores"] = [restore_round(size, disk, gz, root, work)]
     if tmpfs is not None:
         tdir = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=tmpfs))
@@ -225,8 +252,8 @@ def report(r: dict[str, Any]) -> str:
         f"stored/gzip output {r['stored_bytes'] / r['gzip_bytes']:.2f} (target <= 1)",
     ]
     for rr in r["restores"]:
-        gunzip = mbps(size, rr["gunzipdd_seconds"])
-        gunzip_fsync = mbps(size, rr["gunzipdd_fsync_seconds"])
+        gunzip = mbps(size, rr["gunzipdd"]["seconds"])
+        gunzip_fsync = mbps(size, rr["gunzipdd_fsync"]["seconds"])
         fresh, unchanged = rr["fresh"], rr["unchanged"]
         restore = mbps(size, fresh["seconds"])
         lines += [
@@ -265,6 +292,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/var/tmp"))
     parser.add_argument("--levels", default="1,2,3,6")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs per timed step")
     parser.add_argument(
         "--tmpfs",
         type=Path,
@@ -272,6 +300,8 @@ def main() -> None:
         help="also restore onto files here (a target faster than --dir's filesystem); '' = skip",
     )
     args = parser.parse_args()
+    global REPEAT  # noqa: PLW0603  (one knob for every timed step)
+    REPEAT = max(1, args.repeat)
     size = int(args.size_gib * GIB) // CHUNK * CHUNK
     work = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=args.dir))
     try:
