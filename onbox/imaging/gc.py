@@ -46,6 +46,7 @@ class GcReport:
     bytes_freed: int = 0
     garbage_bytes: int = 0
     stale_leases: list[str] = field(default_factory=list)
+    stale_temps: int = 0
     pending_removed: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -115,6 +116,9 @@ def collect_garbage(
     report.bytes_freed = store.empty_trash(gc_id)
     report.removed = len(trashed) - len(report.rescued)
 
+    # Temp files of chunk writes killed before their rename (a day: a running backup's temp
+    # files live for seconds, until their fsync + rename).
+    report.stale_temps = store.remove_stale_temps(max(grace, 24 * 3600.0))
     # Image directories without a commit record: a backup still writing (its lease is live;
     # listed before the leases are read, so a backup that was running then is seen) or dead.
     pending = [p for p in store.pending_images() if now - p.mtime >= grace]

@@ -87,6 +87,11 @@ class ImageStore(abc.ABC):
     def trash_chunk(self, gc_id: str, chunk_id: str) -> bool:
         """Move a chunk out of the store (atomically); False when it was gone already."""
 
+    def remove_stale_temps(self, older_than: float) -> int:
+        """Leftovers of chunk writes killed half-way (backends without temp files: none)."""
+        del older_than
+        return 0
+
     @abc.abstractmethod
     def untrash_chunk(self, gc_id: str, chunk_id: str) -> None:
         """Put a trashed chunk back (unless a backup stored it again meanwhile)."""

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +41,8 @@ from schema.image import ImageInfo
 from schema.layout import IMAGES_DIR, STORE_DIR
 
 CHUNK_SUFFIX = ".zst"
+TEMP_SUFFIX = ".tmp"
+SYNC_THREADS = 4  # fsyncs wait on the disk, not the CPU: a few in parallel keep it busy
 IMAGE_DIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # schema.types.ImageId
 
 
@@ -84,6 +87,9 @@ class FilesystemStore(ImageStore):
         self.trash_dir = self.store_dir / "trash"
         self._dirty: set[Path] = set()
         self._dirty_lock = threading.Lock()
+        self._pending: list[Future[None]] = []
+        self._inflight: dict[str, tuple[Future[None], int]] = {}
+        self._sync_pool: ThreadPoolExecutor | None = None
 
     # --- paths ----------------------------------------------------------------------------
     def _chunk_path(self, chunk_id: str) -> Path:
@@ -104,42 +110,96 @@ class FilesystemStore(ImageStore):
 
     # --- chunks ---------------------------------------------------------------------------
     def put_chunk(self, chunk_id: str, blob: bytes) -> bool:
+        """Write the blob to a temp file now; fsync + rename it on a sync thread.
+
+        The name appears only once the bytes are durable (dedup trusts names), and the
+        compressing workers never wait for the disk. `flush()` (called by `commit`) waits for
+        every pending rename, so no commit record names a chunk that is not durably stored.
+        """
         path = self._chunk_path(chunk_id)
+        with self._dirty_lock:
+            if chunk_id in self._inflight:
+                return False
         if path.exists():
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
-                f.flush()
                 os.fchmod(f.fileno(), 0o644)
-                os.fsync(f.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        syncer = self._syncer()
+        with self._dirty_lock:
+            if chunk_id in self._inflight:  # another thread got here first
+                os.unlink(tmp)
+                return False
+            future = syncer.submit(self._make_durable, Path(tmp), path, chunk_id)
+            self._inflight[chunk_id] = (future, len(blob))
+            self._pending.append(future)
+        return True
+
+    def _syncer(self) -> ThreadPoolExecutor:
+        with self._dirty_lock:
+            if self._sync_pool is None:
+                self._sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="chunk-sync")
+            return self._sync_pool
+
+    def _make_durable(self, tmp: Path, path: Path, chunk_id: str) -> None:
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+        finally:
+            with self._dirty_lock:
+                self._inflight.pop(chunk_id, None)
         with self._dirty_lock:
             self._dirty.add(path.parent)
-        return True
+
+    def _wait_inflight(self, chunk_id: str) -> int | None:
+        """Size of a chunk this process is still making durable (after waiting for it)."""
+        with self._dirty_lock:
+            entry = self._inflight.get(chunk_id)
+        if entry is None:
+            return None
+        entry[0].result()
+        return entry[1]
 
     def has_chunk(self, chunk_id: str) -> bool:
-        return self._chunk_path(chunk_id).exists()
+        return self.stat_chunk(chunk_id) is not None
 
     def stat_chunk(self, chunk_id: str) -> int | None:
+        with self._dirty_lock:
+            entry = self._inflight.get(chunk_id)
+        if entry is not None:
+            return entry[1]  # written by this process, rename pending: as good as stored
         try:
             return self._chunk_path(chunk_id).stat().st_size
         except FileNotFoundError:
             return None
 
     def get_chunk(self, chunk_id: str) -> bytes:
+        self._wait_inflight(chunk_id)
         try:
             return self._chunk_path(chunk_id).read_bytes()
         except FileNotFoundError:
             raise IntegrityError(f"chunk {chunk_id} is missing from the store") from None
 
     def chunk_stats(self) -> Iterator[ChunkStat]:
+        with self._dirty_lock:
+            pending = list(self._pending)
+        for future in pending:  # this process's own writes are listed once they are in place
+            future.exception()
         try:
             fanout = sorted(os.scandir(self.chunk_dir), key=lambda e: e.name)
         except FileNotFoundError:
@@ -155,17 +215,42 @@ class FilesystemStore(ImageStore):
                         yield ChunkStat(name[: -len(CHUNK_SUFFIX)], st.st_size, st.st_mtime)
 
     def flush(self) -> None:
-        """Make the names of every chunk written so far durable (once per directory)."""
+        """Make every chunk written so far durable, names included (once per directory)."""
+        with self._dirty_lock:
+            pending, self._pending = self._pending, []
+        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
+        if errors:
+            raise StoreError(f"storing a chunk failed: {errors[0]}") from errors[0]
         with self._dirty_lock:
             dirty, self._dirty = self._dirty, set()
         for directory in sorted(dirty):
             fsync_dir(directory)
+
+    def remove_stale_temps(self, older_than: float) -> int:
+        """Temp files of chunk writes killed before their rename, older than `older_than` s."""
+        removed = 0
+        now = time.time()
+        try:
+            fanout = list(os.scandir(self.chunk_dir))
+        except FileNotFoundError:
+            return 0
+        for sub in fanout:
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                    with contextlib.suppress(FileNotFoundError):
+                        if now - entry.stat().st_mtime > older_than:
+                            os.unlink(entry.path)
+                            removed += 1
+        return removed
 
     # --- trash ----------------------------------------------------------------------------
     def _trash_path(self, gc_id: str, chunk_id: str) -> Path:
         return self.trash_dir / gc_id / f"{chunk_id}{CHUNK_SUFFIX}"
 
     def trash_chunk(self, gc_id: str, chunk_id: str) -> bool:
+        self._wait_inflight(chunk_id)
         target = self._trash_path(gc_id, chunk_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
