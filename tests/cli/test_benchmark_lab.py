@@ -4,23 +4,11 @@ If the generator drifted from the formats of apply, the store or the service, th
 time a lab full of rewrites; this keeps it honest.
 """
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from benchmarks.lab_gen import box_ip, generate
 from schema.layout import hex_ip
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("testboxctl")
-    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
-    return subprocess.run(
-        [*cmd, *map(str, args)], check=False, capture_output=True, text=True, env=env, timeout=300
-    )
+from tests.cli.runner import run_cli
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -1,35 +1,17 @@
 """`testboxctl init --lab DIR` through the real entry point: a lab testboxctl can run on at once."""
 
-import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from schema.layout import DEFAULT_CONFIG_TEXT
+from tests.cli.runner import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
 BIOS = Path("/usr/lib/syslinux/modules/bios")
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("testboxctl")
-    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
-    # The shares come from the desired file or flags, never from the caller's environment.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
-    return subprocess.run(
-        [*cmd, *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
 
 
 def test_init_creates_shares_markers_and_a_desired_file_that_reconciles(tmp_path: Path) -> None:

@@ -1,10 +1,6 @@
 """`testboxctl pxe-conf IP-OR-NAME ACTION` through the real entry point, on a real lab."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,24 +8,9 @@ import pytest
 from controller.load import load_desired
 from controller.render import render_box_config
 from schema.request import Request
+from tests.cli.runner import run_cli
 
 HEX_15 = "0A00020F"
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("testboxctl")
-    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
-    # The shares come from the desired file or flags, never from the caller's environment.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
-    return subprocess.run(
-        [*cmd, *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,6 @@ trees byte-identical, that foreign configs are never touched, and how the lock b
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,15 +16,8 @@ from pathlib import Path
 import pytest
 
 from schema.layout import BACKUP_MARKER, DEFAULT_CONFIG, LOCK_FILE, PXE_CFG_DIR
+from tests.cli.runner import run_cli as run
 from tests.lab_builder import snapshot
-
-
-def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("testboxctl")
-    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
-    return subprocess.run(
-        [*cmd, *map(str, args)], check=False, capture_output=True, text=True, cwd=cwd, timeout=120
-    )
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.shares import Shares
-from tests.cli.test_reconcile import desired, run
+from tests.cli.runner import run_cli as run
+from tests.cli.test_reconcile import desired
 from tests.lab_builder import add_image, write_result
 
 

@@ -8,13 +8,11 @@ that would change the shares must leave both trees byte-identical.
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli.runner import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad"
@@ -34,22 +32,6 @@ boxes:
   - {name: tb-w10-01, ip: 10.165.98.220, action: backup}
   - {name: tb-lnx-07, ip: 10.165.98.221, disks: [sda, sdb], action: restore, image: latest, request: "2026-11-25"}
 """  # noqa: E501  (SPEC §6, verbatim)
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("testboxctl")
-    cmd = [exe] if exe else [sys.executable, "-c", "from controller.cli import main; main()"]
-    # The shares come from the desired file or flags, never from the caller's environment.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
-    return subprocess.run(
-        [*cmd, *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
 
 
 def _expectation(case: Path) -> tuple[Path, int, str]:
