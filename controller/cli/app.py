@@ -1,7 +1,7 @@
 """The typer application object and the consoles every command module shares."""
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 app = typer.Typer(
     name="testboxctl",
@@ -15,3 +15,9 @@ app = typer.Typer(
 # emoji=False: messages quote the operator's values, and rich would turn `a:fire:b` into 'a🔥b'.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 console_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def print_table(table: RenderableType) -> None:
+    """Print a table; piped or captured output gets its natural width, not rich's 80 columns."""
+    out = console if console.is_terminal else Console(file=console.file, width=200, highlight=False)
+    out.print(table)

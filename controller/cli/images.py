@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from controller.cli.app import app, console, console_err
+from controller.cli.app import app, console, console_err, print_table
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt
 from controller.errors import ControllerError, ShareError
 from controller.load import load_desired
@@ -114,7 +114,7 @@ def images(
             _disks_text(image),
             human_bytes(stored),
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command()

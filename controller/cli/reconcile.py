@@ -13,11 +13,10 @@ from typing import Annotated
 import rich.box
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from controller.apply import ApplyReport, apply_plan
-from controller.cli.app import app, console, console_err
+from controller.cli.app import app, console, console_err, print_table
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt, TftpRootOpt
 from controller.errors import ControllerError, StalePlan
 from controller.load import load_desired
@@ -211,9 +210,7 @@ def status(
     if as_json:
         _say(report.model_dump_json(indent=2) + "\n")
         return
-    # Piped or captured output gets the table's natural width, not rich's default of 80.
-    out = console if console.is_terminal else Console(file=console.file, width=200, highlight=False)
-    out.print(_status_table(report))
+    print_table(_status_table(report))
     for ip in report.orphaned_boxes:
         _say(f"orphaned box directory (not in the desired state): {ip}\n")
     for name in report.foreign_configs:
