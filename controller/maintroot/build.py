@@ -16,6 +16,7 @@ Finally the kernel and initrd are copied to `<tftp_root>/maintenance-boot/` (SPE
 """
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,9 @@ BUILDER_VERSION = "1"
 STAMP = ".testboxctl-root.json"
 VENV = "/opt/testboxctl"
 UNIT = "testbox-maintenance.service"
+# What the project's wheel is built from (and the root's cache key hashes).
+SOURCE_FILES = ("pyproject.toml", "README.md")
+SOURCE_PACKAGES = ("schema", "controller", "onbox")
 PYTHON_TAGS = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 PACKAGES = (
@@ -125,7 +130,8 @@ class _Runner:
                     **os.environ,
                     "DEBIAN_FRONTEND": "noninteractive",
                     "LC_ALL": "C",
-                    "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin",
+                    # System directories first: chroot resolves commands in the new root.
+                    "PATH": f"/usr/sbin:/usr/bin:/sbin:/bin:{os.environ.get('PATH', '')}",
                 },
             )
             f.write(proc.stdout)
@@ -139,19 +145,18 @@ class _Runner:
 
 @contextlib.contextmanager
 def _chroot_mounts(root: Path, run: _Runner) -> Iterator[None]:
-    """/proc and /dev inside the chroot while commands run there; always unmounted after."""
-    mounted: list[Path] = []
+    """/proc inside the chroot while commands run there; always unmounted after.
+
+    No bind of the host's /dev: debootstrap's static nodes (null, zero, urandom, ...) are all
+    the build needs, and a recursive bind of a shared /dev propagates mounts and unmounts back
+    to the host's /dev/pts and /dev/shm.
+    """
+    target = root / "proc"
+    run.run("mount proc in the chroot", ["mount", "-t", "proc", "proc", str(target)])
     try:
-        for target, argv in (
-            (root / "proc", ["mount", "-t", "proc", "proc", str(root / "proc")]),
-            (root / "dev", ["mount", "--rbind", "/dev", str(root / "dev")]),
-        ):
-            run.run(f"mount {target.name} in the chroot", argv)
-            mounted.append(target)
         yield
     finally:
-        for target in reversed(mounted):
-            subprocess.run(["umount", "-lR", str(target)], check=False)
+        subprocess.run(["umount", str(target)], check=False)
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -230,6 +235,7 @@ def _build_base(settings: BuildSettings, kernel_deb: Path, base: Path, run: _Run
     )
     _write(etc / "initramfs-tools/hooks/testbox_9p_root", files.NINEP_ROOT_HOOK, 0o755)
     _write(etc / "systemd/system/getty@tty1.service.d/noclear.conf", files.GETTY_NOCLEAR)
+    _write(etc / f"systemd/system/{UNIT}.d/10-wait-for-disks.conf", files.SERVICE_DISKS_DROPIN)
     _write(etc / "systemd/system-generators/testbox-9p-shares", files.NINEP_SHARES_GENERATOR, 0o755)
     _write(
         etc / "fstab",
@@ -296,8 +302,8 @@ def _wheels(settings: BuildSettings, run: _Runner) -> Path:
 
 
 def _project_sources_hash(project_dir: Path) -> str:
-    paths = [project_dir / "pyproject.toml"]
-    for package in ("schema", "controller", "onbox"):
+    paths = [project_dir / name for name in SOURCE_FILES]
+    for package in SOURCE_PACKAGES:
         paths += sorted(
             p
             for p in (project_dir / package).rglob("*")
@@ -309,20 +315,22 @@ def _project_sources_hash(project_dir: Path) -> str:
 def _install_project(root: Path, settings: BuildSettings, wheels: Path, run: _Runner) -> None:
     staging = root / "tmp/testbox-wheels"
     shutil.copytree(wheels, staging)
-    run.run(
-        "build the project wheel",
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            staging,
-            settings.project_dir,
-        ],
-    )
+    # From a clean copy of exactly the hashed sources: an in-tree build would pick up a stale
+    # build/ directory and leave one behind in the checkout.
+    with tempfile.TemporaryDirectory(prefix="testbox-src.") as tmp:
+        src = Path(tmp)
+        for name in SOURCE_FILES:
+            shutil.copy2(settings.project_dir / name, src / name)
+        for package in SOURCE_PACKAGES:
+            shutil.copytree(
+                settings.project_dir / package,
+                src / package,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+        run.run(
+            "build the project wheel",
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", staging, src],
+        )
     with _chroot_mounts(root, run):
         run.run("create the venv", ["chroot", root, "python3", "-m", "venv", VENV])
         run.run(
@@ -414,6 +422,15 @@ def build_maintenance_root(
     """Build (or reuse) the base and the root, then install the boot files if asked."""
     _refuse_foreign_out(settings.out)
     settings.cache.mkdir(parents=True, exist_ok=True)
+    # One build at a time per cache (two CI jobs, parallel test workers): the second waits and
+    # then finds everything built.
+    with (settings.cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(settings, tftp_root, log)
+
+
+def _build_locked(settings: BuildSettings, tftp_root: Path | None, log: Log) -> BuildReport:
+    (settings.cache / "build.log").write_text("")  # the log of this build only
     run = _Runner(settings.cache / "build.log", log)
     kernel_deb = _kernel_deb(settings, run)
     base_key = _base_key(settings, kernel_deb)

@@ -98,12 +98,24 @@ GETTY_NOCLEAR = """\
 TTYVTDisallocate=no
 """
 
-# A systemd generator: with testbox.transport=9p the two shares come from 9p tags
-# `testbox-tftp` and `testbox-backup`. Units in the generator's "early" directory take
-# precedence over those systemd-fstab-generator makes from /etc/fstab.
+# The disks must exist before the service lists them. Their drivers (ahci, nvme, virtio_blk,
+# ...) are not in a `netboot` initramfs; udev loads them during coldplug after the switch to the
+# real root, and the service, ordered only after the network, could start first (seen under
+# TCG: "/dev/vda is not a block device, skipped"). udev-settle waits for coldplug to finish.
+SERVICE_DISKS_DROPIN = """\
+# Written by testboxctl build-maintenance-root.
+[Unit]
+Wants=systemd-udev-settle.service
+After=systemd-udev-settle.service
+"""
+
+# A systemd generator: with testbox.transport=9p (root and shares) or testbox.shares=9p (shares
+# only, the root still over NFS) the two shares come from 9p tags `testbox-tftp` and
+# `testbox-backup`. Units in the generator's "early" directory take precedence over those
+# systemd-fstab-generator makes from /etc/fstab.
 NINEP_SHARES_GENERATOR = r"""#!/bin/sh
 # Written by testboxctl build-maintenance-root.
-grep -qw 'testbox.transport=9p' /proc/cmdline || exit 0
+grep -qwE 'testbox.transport=9p|testbox.shares=9p' /proc/cmdline || exit 0
 early="$2"
 for share in tftp backup; do
     unit="$early/mnt-testbox\\x2d$share.mount"
@@ -168,6 +180,7 @@ def all_texts() -> tuple[str, ...]:
         OVERLAY_INIT_BOTTOM,
         NINEP_ROOT_HOOK,
         GETTY_NOCLEAR,
+        SERVICE_DISKS_DROPIN,
         NINEP_SHARES_GENERATOR,
         *MASKED_UNITS,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import nfs
 from tests.e2e.harness import PXELINUX, QEMU, SYSLINUX_BIOS
 from tests.e2e.lab import E2ELab
 
@@ -98,8 +99,19 @@ def lab(maintenance_root: Path, tmp_path: Path, request: pytest.FixtureRequest) 
     assert built.returncode == 0, built.stderr
     logs = tmp_path / "serial"
     logs.mkdir()
-    the_lab = E2ELab(tmp_path / "lab", maintenance_root, logs, testboxctl_command())
-    yield the_lab
+    transport = getattr(request, "param", "nfs")
+    the_lab = E2ELab(tmp_path / "lab", maintenance_root, logs, testboxctl_command(), transport)
+    if transport == "nfs":
+        missing = nfs.missing()
+        if missing:
+            message = "NFS server for the network-boot tests missing: " + "; ".join(missing)
+            if REQUIRED:
+                pytest.fail(message)
+            pytest.skip(message)
+        with nfs.nfs_exports(maintenance_root, the_lab.tftp, the_lab.backup, logs):
+            yield the_lab
+    else:
+        yield the_lab
     if request.node.stash.get(_FAILED, False):
         kept = ARTIFACTS / request.node.name
         shutil.rmtree(kept, ignore_errors=True)

@@ -2,10 +2,11 @@
 
 One `Box` is one test box of the lab: an e1000 NIC that PXE-boots first (QEMU's user network:
 DHCP gives 10.0.2.15, TFTP serves the lab's TFTP share), then its own disk, a virtio disk image
-(`vda`). The maintenance root and the two shares reach the guest over virtio 9p (tags
-`testbox-root`, `testbox-tftp`, `testbox-backup`; the root's initramfs and a systemd generator
-use them when the kernel command line says `testbox.transport=9p`). `-no-reboot` turns the
-service's reboot into QEMU exiting, so one `boot()` is one boot of the box.
+(`vda`). The maintenance root comes from the host's NFS server (tests/e2e/nfs.py) at
+10.0.2.2 and the shares over virtio 9p, or with transport "9p" everything over virtio 9p
+(tags `testbox-root`, `testbox-tftp`, `testbox-backup`; the root's initramfs and a systemd
+generator use them when the kernel command line says so). `-no-reboot` turns the service's
+reboot into QEMU exiting, so one `boot()` is one boot of the box.
 
 The disk's first sector is a tiny boot loader standing in for the box's own OS: it prints
 `LOCAL_DISK_MARKER` on the serial port and ends QEMU through the isa-debug-exit device, so
@@ -104,17 +105,30 @@ class Box:
     backup_root: Path
     maintenance_root: Path
     log_dir: Path
+    # "nfs": the root comes from the host's NFS server (tests/e2e/nfs.py) as the rendered command
+    # line says, the shares over 9p; "9p": root and shares over virtio 9p.
+    transport: str = "nfs"
     memory_mb: int = 1024
     cpus: int = 2
-    # No SVM/VMX: the guest kernel would load kvm modules for nothing (slow under TCG).
-    cpu: str = "max,svm=off,vmx=off"
+    # TCG's full CPU model. (`max,svm=off,vmx=off`, to spare the guest loading kvm modules,
+    # made early systemd units fail: "Mount process finished, but there is no mount".)
+    cpu: str = "max"
     boots: int = 0
 
-    def command(self) -> list[str]:
+    def _virtfs_args(self) -> list[str]:
         def virtfs(path: Path, tag: str, readonly: bool = False) -> list[str]:
             spec = f"local,path={path},mount_tag={tag},security_model=none"
             return ["-virtfs", spec + (",readonly=on" if readonly else "")]
 
+        shares = [
+            *virtfs(self.tftp_root, "testbox-tftp"),
+            *virtfs(self.backup_root, "testbox-backup"),
+        ]
+        if self.transport != "9p":
+            return shares  # the root comes from the NFS server
+        return [*virtfs(self.maintenance_root, "testbox-root", readonly=True), *shares]
+
+    def command(self) -> list[str]:
         return [
             QEMU,
             "-accel",
@@ -143,9 +157,7 @@ class Box:
             f"file={self.disk},if=none,id=d0,format=raw",
             "-device",
             "virtio-blk-pci,drive=d0,bootindex=2",
-            *virtfs(self.maintenance_root, "testbox-root", readonly=True),
-            *virtfs(self.tftp_root, "testbox-tftp"),
-            *virtfs(self.backup_root, "testbox-backup"),
+            *self._virtfs_args(),
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]

@@ -47,8 +47,10 @@ def arm(lab: E2ELab, action: str, **kw: Any) -> dict[str, Any]:
     return box
 
 
-def assert_maintenance_boot(boot: BootResult) -> None:
+def assert_maintenance_boot(boot: BootResult, request_id: str) -> None:
     assert boot.booted_maintenance, f"no maintenance kernel in {boot.log_path}"
+    # PXELINUX took the box's config (0A00020F): its APPEND line is the kernel command line.
+    assert f"testbox-request={request_id}" in boot.serial, boot.log_path
     assert SERVICE_OUTPUT in boot.serial, f"the service never ran: {boot.log_path}"
 
 
@@ -68,15 +70,17 @@ def assert_done(lab: E2ELab) -> dict[str, Any]:
     return box
 
 
+# NFS: the production path. 9p: the root's alternative transport for VMs without an NFS server.
+@pytest.mark.parametrize("lab", ["nfs", "9p"], indirect=True)
 def test_backup_then_the_box_boots_its_own_disk(lab: E2ELab, tmp_path: Path) -> None:
     disk = tmp_path / "vda.img"
     make_disk(disk, DISK_SIZE, seed=1)
     original = sha(disk)
-    arm(lab, "backup")
+    request_id = arm(lab, "backup")["request_id"]
 
     boot = lab.box(disk).boot(timeout=MAINTENANCE_TIMEOUT)
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
-    assert_maintenance_boot(boot)
+    assert_maintenance_boot(boot, request_id)
 
     box = assert_done(lab)
     assert len(box["images"]) == 1, box
@@ -102,10 +106,10 @@ def test_restore_onto_a_scrambled_disk_is_byte_identical(lab: E2ELab, tmp_path: 
     broken = lab.box(disk).boot(timeout=30, stop_when=lambda s: "No bootable device" in s)
     assert not broken.booted_local_disk, broken.log_path  # the box no longer boots
 
-    arm(lab, "restore", request="scrambled")
+    request_id = arm(lab, "restore", request="scrambled")["request_id"]
     boot = lab.box(disk).boot(timeout=MAINTENANCE_TIMEOUT)
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
-    assert_maintenance_boot(boot)
+    assert_maintenance_boot(boot, request_id)
 
     assert sha(disk) == original  # byte-identical
     box = assert_done(lab)
@@ -133,7 +137,7 @@ def test_failing_request_is_retried_then_disarmed(lab: E2ELab, tmp_path: Path) -
         # The service pauses before its retry reboot; the test powers the box off instead
         # once the failed attempt is on the share and the service says it is pausing.
         boot = box.boot(timeout=MAINTENANCE_TIMEOUT, stop_when=failed_attempt_recorded)
-        assert_maintenance_boot(boot)
+        assert_maintenance_boot(boot, request_id)
         assert "before rebooting to retry" in boot.serial, boot.log_path
         result = lab.result(request_id)
         assert result is not None, f"no result after boot {attempt}: {boot.log_path}"

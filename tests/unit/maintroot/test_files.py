@@ -43,8 +43,9 @@ def run_generator(tmp_path: Path, cmdline: str) -> list[Path]:
     return sorted(early.iterdir())
 
 
-def test_generator_mounts_both_shares_over_9p_when_asked(tmp_path: Path) -> None:
-    units = run_generator(tmp_path, "ro boot=nfs root=/dev/nfs testbox.transport=9p quiet")
+@pytest.mark.parametrize("flag", ["testbox.transport=9p", "testbox.shares=9p"])
+def test_generator_mounts_both_shares_over_9p_when_asked(tmp_path: Path, flag: str) -> None:
+    units = run_generator(tmp_path, f"ro boot=nfs root=/dev/nfs {flag} quiet")
     # systemd's names for /mnt/testbox-backup and /mnt/testbox-tftp (systemd-escape --path).
     assert [u.name for u in units] == [
         "mnt-testbox\\x2dbackup.mount",
