@@ -439,6 +439,10 @@ def _build_locked(settings: BuildSettings, tftp_root: Path | None, log: Log) -> 
     if not base_reused:
         _require_root()
         _build_base(settings, kernel_deb, base, run)
+        # Roots are hard-linked copies, independent of their base: older bases only take space.
+        for stale in settings.cache.glob("base-*"):
+            if stale != base and stale.is_dir():
+                shutil.rmtree(stale)
     wheels = _wheels(settings, run)
     root_key = _sha256(
         base_key,
