@@ -4,25 +4,16 @@ and the controller observes the result. Both sides run through their real entry 
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from schema.layout import PXE_CFG_DIR, hex_ip
+from tests.cli.runner import testboxctl_command
+from tests.lab_paths import LabPaths
 from tests.service.lab import service_command
-
-
-def controller_command() -> list[str]:
-    sibling = Path(sys.executable).parent / "testboxctl"
-    if sibling.exists():
-        return [str(sibling)]
-    found = shutil.which("testboxctl")
-    return [found] if found else [sys.executable, "-c", "from controller.cli import main; main()"]
 
 
 @dataclass
@@ -43,28 +34,10 @@ def _run(argv: list[str], cwd: Path) -> Done:
 
 
 @dataclass
-class Loop:
+class Loop(LabPaths):
     """A lab made by `testboxctl init --lab`, with one box whose desired state tests rewrite."""
 
-    root: Path
-    ip: str = "10.0.2.15"
     name: str = "tb-loop-01"
-
-    @property
-    def tftp(self) -> Path:
-        return self.root / "tftp"
-
-    @property
-    def backup(self) -> Path:
-        return self.root / "backup"
-
-    @property
-    def desired(self) -> Path:
-        return self.root / "desired.yaml"
-
-    @property
-    def config(self) -> Path:
-        return self.tftp / PXE_CFG_DIR / hex_ip(self.ip)
 
     def want(self, action: str, *, max_attempts: int = 3, extra: str = "") -> None:
         self.desired.write_text(
@@ -83,7 +56,7 @@ class Loop:
         )
 
     def ctl(self, *args: str) -> Done:
-        return _run([*controller_command(), *args], self.root)
+        return _run([*testboxctl_command(), *args], self.root)
 
     def reconcile(self, *args: str) -> Done:
         return self.ctl("reconcile", "-f", str(self.desired), *args)
@@ -125,6 +98,6 @@ class Loop:
 @pytest.fixture
 def loop(tmp_path: Path) -> Loop:
     root = tmp_path / "lab"
-    done = _run([*controller_command(), "init", "--lab", str(root)], tmp_path)
+    done = _run([*testboxctl_command(), "init", "--lab", str(root)], tmp_path)
     assert done.code == 0, done.stderr
     return Loop(root)

@@ -8,20 +8,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from schema.desired import DesiredState
+from controller.boxfiles import disk_list_text, request_json_text
+from controller.render import render_box_config
+from schema.desired import DesiredState, EffectiveBox
 from schema.layout import (
     BACKUP_MARKER,
     DISK_LIST,
-    MANAGED_MARKER,
     PXE_CFG_DIR,
     PXELINUX_BOOTFILE,
-    REQUEST_COMMENT,
     REQUEST_FILE,
-    action_arg,
-    hex_ip,
-    request_arg,
 )
 from schema.request import Request, Result
+from tests.lab_paths import LabPaths
 
 SITE = {
     "tftp_root": "tftp",
@@ -54,26 +52,8 @@ class Run:
 
 
 @dataclass
-class BoxLab:
-    root: Path
-    ip: str = "10.0.2.15"
-    name: str = "tb-test-01"
-
-    @property
-    def tftp(self) -> Path:
-        return self.root / "tftp"
-
-    @property
-    def backup(self) -> Path:
-        return self.root / "backup"
-
-    @property
-    def box_dir(self) -> Path:
-        return self.backup / self.ip
-
-    @property
-    def config(self) -> Path:
-        return self.tftp / PXE_CFG_DIR / hex_ip(self.ip)
+class BoxLab(LabPaths):
+    """A box's view of the two shares; the files it is armed with are the controller's own."""
 
     def make_shares(self) -> "BoxLab":
         (self.tftp / PXE_CFG_DIR).mkdir(parents=True)
@@ -103,21 +83,31 @@ class BoxLab:
         return Request.for_box(state.effective_boxes()[0])
 
     def arm(self, request: Request) -> str:
-        """Managed PXE config + request.json + disk-devices.lst; returns the APPEND line."""
-        append = (
-            f"initrd=maintenance-boot/initrd.img {action_arg(request.action)} "
-            f"{request_arg(request.request_id)} ro boot=nfs root=/dev/nfs "
-            f"nfsroot=10.0.2.2:/export/testbox-nfsroot,ro,tcp nfsvers=3 ip=dhcp"
+        """Managed PXE config + request.json + disk-devices.lst, rendered by the controller's own
+        renderers (so the service is tested on exactly what testboxctl writes); returns the
+        config's APPEND line."""
+        state = DesiredState.model_validate({"site": SITE, "boxes": []})
+        box = EffectiveBox(
+            name=request.box,
+            ip=request.ip,
+            mac=None,
+            action=request.action,
+            disks=request.disks,
+            image=request.image,
+            request=request.token,
+            retention=state.site.defaults.retention,
+            max_attempts=request.max_attempts,
         )
-        self.config.write_text(
-            f"{MANAGED_MARKER}\n{REQUEST_COMMENT}{request.request_id}\nPATH bios\n"
-            "DEFAULT maintenance\nLABEL maintenance\n  KERNEL maintenance-boot/vmlinuz\n"
-            f"  APPEND {append}\nLABEL local-boot\nLOCALBOOT 0\n"
-        )
+        config = render_box_config(state.site, box, request.request_id)
+        self.config.write_text(config)
         self.box_dir.mkdir(parents=True, exist_ok=True)
-        (self.box_dir / REQUEST_FILE).write_text(request.model_dump_json(indent=2))
-        (self.box_dir / DISK_LIST).write_text("".join(f"{d}\n" for d in request.disks))
-        return append
+        (self.box_dir / REQUEST_FILE).write_text(request_json_text(request))
+        (self.box_dir / DISK_LIST).write_text(disk_list_text(request.disks))
+        return next(
+            line.strip()[len("APPEND ") :]
+            for line in config.splitlines()
+            if line.strip().startswith("APPEND ")
+        )
 
     def run(
         self,
