@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.imaging`, `python -m benchmarks.reconcile` (see README)."""
