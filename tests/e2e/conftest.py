@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e import nfs
 from tests.e2e.harness import PXELINUX, QEMU, SYSLINUX_BIOS
-from tests.e2e.lab import E2ELab
+from tests.e2e.lab import BOX_IP, BOX_NAME, E2ELab
 
 REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
 CACHE = Path(os.environ.get("TESTBOX_E2E_CACHE", "/var/cache/testboxctl"))
@@ -100,7 +100,15 @@ def lab(maintenance_root: Path, tmp_path: Path, request: pytest.FixtureRequest) 
     logs = tmp_path / "serial"
     logs.mkdir()
     transport = getattr(request, "param", "nfs")
-    the_lab = E2ELab(tmp_path / "lab", maintenance_root, logs, testboxctl_command(), transport)
+    the_lab = E2ELab(
+        tmp_path / "lab",
+        BOX_IP,
+        BOX_NAME,
+        maintenance_root=maintenance_root,
+        log_dir=logs,
+        testboxctl=testboxctl_command(),
+        transport=transport,
+    )
     if transport == "nfs":
         missing = nfs.missing()
         if missing:

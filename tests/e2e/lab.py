@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schema.layout import PXE_CFG_DIR, RESULTS_DIR, hex_ip
+from schema.layout import RESULTS_DIR
 from tests.e2e.harness import Box
+from tests.lab_paths import LabPaths
 
 BOX_IP = "10.0.2.15"  # what QEMU's user-network DHCP gives the guest
 BOX_NAME = "tb-e2e-01"
@@ -44,29 +45,12 @@ boxes:
 TRANSPORT_ARGS = {"nfs": ", testbox.shares=9p", "9p": ", testbox.transport=9p"}
 
 
-@dataclass
-class E2ELab:
-    root: Path
+@dataclass(kw_only=True)
+class E2ELab(LabPaths):
     maintenance_root: Path
     log_dir: Path
     testboxctl: list[str]
     transport: str = "nfs"
-
-    @property
-    def desired(self) -> Path:
-        return self.root / "desired.yaml"
-
-    @property
-    def tftp(self) -> Path:
-        return self.root / "tftp"
-
-    @property
-    def backup(self) -> Path:
-        return self.root / "backup"
-
-    @property
-    def box_config(self) -> Path:
-        return self.tftp / PXE_CFG_DIR / hex_ip(BOX_IP)
 
     def want(self, action: str, *, max_attempts: int = 3, request: str | None = None) -> None:
         """The operator edits the desired file."""

@@ -41,7 +41,7 @@ def arm(lab: E2ELab, action: str, **kw: Any) -> dict[str, Any]:
     lab.want(action, **kw)
     done = lab.reconcile()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert lab.box_config.exists()
+    assert lab.config.exists()
     box = lab.status()
     assert box["state"] == "armed", box
     return box
@@ -64,7 +64,7 @@ def assert_local_boot(box: Box) -> BootResult:
 def assert_done(lab: E2ELab) -> dict[str, Any]:
     dry = lab.reconcile("--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert not lab.box_config.exists()
+    assert not lab.config.exists()
     box = lab.status()
     assert box["state"] == "done", box
     return box
@@ -149,10 +149,10 @@ def test_failing_request_is_retried_then_disarmed(lab: E2ELab, tmp_path: Path) -
         state = lab.status()["state"]
         if attempt == 1:
             assert state == "failed"
-            assert lab.box_config.exists()
+            assert lab.config.exists()
         else:
             assert state == "stalled"
-            assert not lab.box_config.exists()
+            assert not lab.config.exists()
 
     assert sha(disk) == original  # no attempt touched the disk
     assert_local_boot(box)
@@ -164,7 +164,7 @@ def test_no_config_the_box_boots_its_own_disk(lab: E2ELab, tmp_path: Path) -> No
     lab.want("none")
     done = lab.reconcile()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert not lab.box_config.exists()
+    assert not lab.config.exists()
     assert lab.status()["state"] == "idle"
 
     boot = assert_local_boot(lab.box(disk))
