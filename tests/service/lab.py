@@ -19,18 +19,7 @@ from schema.layout import (
     REQUEST_FILE,
 )
 from schema.request import Request, Result
-from tests.lab_paths import LabPaths
-
-SITE = {
-    "tftp_root": "tftp",
-    "backup_root": "backup",
-    "maintenance": {
-        "kernel": "maintenance-boot/vmlinuz",
-        "initrd": "maintenance-boot/initrd.img",
-        "nfs_server": "10.0.2.2",
-        "nfsroot": "/export/testbox-nfsroot",
-    },
-}
+from tests.lab_paths import MINIMAL_SITE, LabPaths
 
 
 def service_command() -> list[str]:
@@ -79,14 +68,14 @@ class BoxLab(LabPaths):
         if token:
             box["request"] = token
         box["max_attempts"] = max_attempts
-        state = DesiredState.model_validate({"site": SITE, "boxes": [box]})
+        state = DesiredState.model_validate({"site": MINIMAL_SITE, "boxes": [box]})
         return Request.for_box(state.effective_boxes()[0])
 
     def arm(self, request: Request) -> str:
         """Managed PXE config + request.json + disk-devices.lst, rendered by the controller's own
         renderers (so the service is tested on exactly what testboxctl writes); returns the
         config's APPEND line."""
-        state = DesiredState.model_validate({"site": SITE, "boxes": []})
+        state = DesiredState.model_validate({"site": MINIMAL_SITE, "boxes": []})
         box = EffectiveBox(
             name=request.box,
             ip=request.ip,

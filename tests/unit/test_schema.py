@@ -5,17 +5,7 @@ import pytest
 from schema.desired import Box, DesiredState
 from schema.layout import hex_ip, parse_managed_header
 from schema.request import request_id
-
-SITE = {
-    "tftp_root": "tftp",
-    "backup_root": "backup",
-    "maintenance": {
-        "kernel": "maintenance-boot/vmlinuz",
-        "initrd": "maintenance-boot/initrd.img",
-        "nfs_server": "10.0.2.2",
-        "nfsroot": "/export/testbox-nfsroot",
-    },
-}
+from tests.lab_paths import MINIMAL_SITE
 
 
 @pytest.mark.parametrize(
@@ -28,7 +18,7 @@ def test_hex_ip(ip: str, hexname: str) -> None:
 
 def test_request_id_is_stable_and_token_changes_it() -> None:
     state = DesiredState.model_validate(
-        {"site": SITE, "boxes": [{"name": "tb1", "ip": "10.0.0.5", "action": "backup"}]}
+        {"site": MINIMAL_SITE, "boxes": [{"name": "tb1", "ip": "10.0.0.5", "action": "backup"}]}
     )
     box = state.effective_boxes()[0]
     rid = request_id(box)
