@@ -1,7 +1,7 @@
 """Generates a large lab on disk for the controller benchmark: both shares and a desired file.
 
 The files are what the real writers leave behind, in their formats: managed PXE configs from
-`controller.render`, `request.json` / `disk-devices.lst` as apply writes them, results as the
+`controller.core.render`, `request.json` / `disk-devices.lst` as apply writes them, results as the
 on-box service records them (`schema.request.Result`), images as the image store commits them
 (`store/chunks/<xx>/<sha256>.zst`, `<ip>/images/<id>/<disk>.manifest.json` + `commit.json`,
 serialised by the store's own record models), legacy `sda.gz` files, info files and logs.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import zstandard
 
-from controller.boxfiles import disk_list_text, request_json_text
-from controller.render import render_box_config
+from controller.core.boxfiles import disk_list_text, request_json_text
+from controller.core.render import render_box_config
 from onbox.store.fs import CHUNK_SUFFIX
 from onbox.store.records import (
     COMMIT_FILE,

@@ -1,7 +1,7 @@
 """What `testboxctl` saw on the two shares: the planner's second input, next to the desired state.
 
 These models hold facts only (file names, contents, parsed results, image records); deciding what
-they mean is the planner's job. `controller.observe` builds them with `model_construct` (the
+they mean is the planner's job. `controller.io.observe` builds them with `model_construct` (the
 values come from the filesystem and are checked there), because a lab of 10,000 boxes must be
 observed in well under a second and per-field validation would dominate that.
 """

@@ -1,7 +1,7 @@
 """Builds real shares on disk for the controller's tests: markers, configs, results, images.
 
 Everything is written the way the real writers write it (the image store's commit records, the
-service's result JSON, managed configs rendered by controller.render), so observe sees exactly
+service's result JSON, managed configs rendered by controller.core.render), so observe sees exactly
 what it would see in a lab.
 """
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from controller.render import render_box_config
-from controller.shares import Shares
+from controller.core.render import render_box_config
+from controller.io.shares import Shares
 from onbox.store import open_store
 from onbox.store.records import CommitRecord
 from schema.desired import DesiredState

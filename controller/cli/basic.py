@@ -9,13 +9,13 @@ import typer
 from controller.cli.app import app, console, console_err
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, TftpRootOpt
 from controller.cli.reconcile import LockTimeoutOpt
+from controller.desired.load import load_desired
 from controller.errors import ControllerError
-from controller.lab import PXELINUX_FILE, SYSLINUX_BIOS_DIR, create_lab
-from controller.load import load_desired
-from controller.lock import DEFAULT_LOCK_TIMEOUT, share_lock
-from controller.observe import check_markers
-from controller.pxe_conf import pxe_conf
-from controller.shares import resolve_shares
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.io.observe import check_markers
+from controller.io.shares import resolve_shares
+from controller.tools.lab import PXELINUX_FILE, SYSLINUX_BIOS_DIR, create_lab
+from controller.tools.pxe_conf import pxe_conf
 from schema.desired import DesiredState
 
 

@@ -18,10 +18,10 @@ from rich.table import Table
 
 from controller.cli.app import app, console, console_err, print_table
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt
+from controller.desired.load import load_desired
 from controller.errors import ControllerError, ShareError
-from controller.load import load_desired
-from controller.lock import DEFAULT_LOCK_TIMEOUT, share_lock
-from controller.shares import BACKUP_ROOT_ENV
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.io.shares import BACKUP_ROOT_ENV
 from onbox.errors import IntegrityError
 from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
 from onbox.imaging.legacy import import_legacy

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from controller.cli.app import app, console, console_err
-from controller.maintroot.build import (
+from controller.tools.maintroot.build import (
     BuildSettings,
     build_maintenance_root,
     project_dir_of_this_checkout,

@@ -15,17 +15,17 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from controller.apply import ApplyReport, apply_plan
 from controller.cli.app import app, console, console_err, print_table
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt, TftpRootOpt
+from controller.core.plan import make_plan
+from controller.core.render_plan import plan_json, render_plan_text
+from controller.core.status import StatusReport, box_states
+from controller.desired.load import load_desired
 from controller.errors import ControllerError, StalePlan
-from controller.load import load_desired
-from controller.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
-from controller.observe import check_markers, observe
-from controller.plan import make_plan
-from controller.render_plan import plan_json, render_plan_text
-from controller.shares import Shares, resolve_shares
-from controller.status import StatusReport, box_states
+from controller.io.apply import ApplyReport, apply_plan
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
+from controller.io.observe import check_markers, observe
+from controller.io.shares import Shares, resolve_shares
 from onbox.atomic import atomic_write_text
 from schema.plan import PLAN_FORMAT_VERSION, Plan
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.load import load_desired
-from controller.render import render_box_config
+from controller.core.render import render_box_config
+from controller.desired.load import load_desired
 from schema.request import Request
 from tests.cli.runner import run_cli
 
@@ -136,7 +136,7 @@ def test_share_flags_override_the_desired_file(lab: Path, tmp_path: Path) -> Non
 
 
 def test_pxe_conf_waits_for_the_share_lock_and_gives_up_naming_the_holder(lab: Path) -> None:
-    from controller.lock import acquire, release
+    from controller.io.lock import acquire, release
 
     holder = acquire(lab / "backup", "testboxctl reconcile (test)", timeout=0)
     try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.shares import Shares
+from controller.io.shares import Shares
 from tests.cli.runner import run_cli as run
 from tests.cli.test_reconcile import desired
 from tests.lab_builder import add_image, write_result

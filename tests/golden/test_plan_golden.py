@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.apply import apply_plan
-from controller.observe import observe
-from controller.plan import make_plan
-from controller.render_plan import plan_json, render_plan_text
+from controller.core.plan import make_plan
+from controller.core.render_plan import plan_json, render_plan_text
+from controller.io.apply import apply_plan
+from controller.io.observe import observe
 from schema.plan import Plan
 from tests.lab_builder import (
     T0,

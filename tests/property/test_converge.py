@@ -18,11 +18,11 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from controller.apply import apply_plan
-from controller.observe import observe
-from controller.plan import make_plan
-from controller.render import render_box_config
-from controller.shares import Shares
+from controller.core.plan import make_plan
+from controller.core.render import render_box_config
+from controller.io.apply import apply_plan
+from controller.io.observe import observe
+from controller.io.shares import Shares
 from schema.desired import DesiredState
 from schema.layout import GLOBAL_LOG, PXE_CFG_DIR, hex_ip, mac_config_name
 from schema.request import Request, request_id

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.requeststate import decide
+from controller.core.requeststate import decide
 from schema.desired import EffectiveBox, Retention
 from schema.observed import ObservedResult
 from schema.types import ACTIONS

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.boxfiles import disk_list_text, request_json_text
-from controller.render import render_box_config
+from controller.core.boxfiles import disk_list_text, request_json_text
+from controller.core.render import render_box_config
 from schema.desired import DesiredState, EffectiveBox
 from schema.layout import (
     BACKUP_MARKER,

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.apply import apply_plan
+from controller.core.plan import make_plan
 from controller.errors import ApplyError
-from controller.observe import observe
-from controller.plan import make_plan
+from controller.io.apply import apply_plan
+from controller.io.observe import observe
 from schema.layout import GLOBAL_LOG, PXE_CFG_DIR
 from tests.lab_builder import T0, add_image, desired, make_shares, snapshot, write_result
 

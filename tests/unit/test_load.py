@@ -8,9 +8,9 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from controller.desired.load import load_desired
+from controller.desired.yaml_lines import load_yaml
 from controller.errors import DesiredStateError
-from controller.load import load_desired
-from controller.yaml_lines import load_yaml
 from schema.desired import Box
 from schema.types import ACTIONS
 

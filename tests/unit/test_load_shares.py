@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.desired.load import LoadedDesired, load_desired
 from controller.errors import ControllerError
-from controller.load import LoadedDesired, load_desired
-from controller.shares import resolve_shares
+from controller.io.shares import resolve_shares
 
 SITE = """\
 site:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import LockHeld
-from controller.lock import acquire, break_lock, read_holder, release, share_lock
+from controller.io.lock import acquire, break_lock, read_holder, release, share_lock
 from schema.layout import LOCK_FILE
 
 
@@ -83,7 +83,7 @@ def test_many_runs_taking_over_one_stale_lock_at_once_one_wins(tmp_path: Path) -
     script = (
         "import sys, time, os\n"
         "from pathlib import Path\n"
-        "from controller.lock import share_lock\n"
+        "from controller.io.lock import share_lock\n"
         "root = Path(sys.argv[1])\n"
         "with share_lock(root, 'race', timeout=30, warn=lambda m: None):\n"
         "    marker = root / 'inside'\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.core.plan import make_plan
 from controller.errors import ShareError
-from controller.observe import observe
-from controller.plan import make_plan
+from controller.io.observe import observe
 from schema.layout import BACKUP_MARKER, DEFAULT_CONFIG, PXE_CFG_DIR
 from tests.lab_builder import (
     T0,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.core.plan import ip_of_config_name, make_plan
 from controller.errors import ControllerError
-from controller.observe import observe
-from controller.plan import ip_of_config_name, make_plan
+from controller.io.observe import observe
 from schema.layout import PXE_CFG_DIR
 from tests.lab_builder import (
     SITE,
@@ -101,7 +101,7 @@ def test_mac_named_managed_config_is_cleaned_up_foreign_one_reported(tmp_path: P
 
 
 def test_site_change_rewrites_armed_configs_as_drift(tmp_path: Path) -> None:
-    from controller.apply import apply_plan
+    from controller.io.apply import apply_plan
 
     shares = make_shares(tmp_path)
     apply_plan(make_plan(desired(*BOXES), observe(shares)), shares)
@@ -112,7 +112,7 @@ def test_site_change_rewrites_armed_configs_as_drift(tmp_path: Path) -> None:
 
 
 def test_failure_retry_keeps_files_and_success_disarms(tmp_path: Path) -> None:
-    from controller.apply import apply_plan
+    from controller.io.apply import apply_plan
 
     shares = make_shares(tmp_path)
     state = desired(BOXES[0])

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from controller.observe import observe
-from controller.plan import make_plan
-from controller.shares import Shares
-from controller.status import box_states
+from controller.core.plan import make_plan
+from controller.core.status import box_states
+from controller.io.observe import observe
+from controller.io.shares import Shares
 from schema.desired import DesiredState
 from schema.layout import PXE_CFG_DIR, hex_ip
 from schema.request import request_id
@@ -33,7 +33,7 @@ def box(action: str) -> dict[str, Any]:
 
 def arm_on_share(root: Path, shares: Shares, action: str) -> DesiredState:
     """Apply the plan for `action` so the box is armed exactly as testboxctl arms it."""
-    from controller.apply import apply_plan
+    from controller.io.apply import apply_plan
 
     state = desired(box(action))
     apply_plan(make_plan(state, observe(shares)), shares)

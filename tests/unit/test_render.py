@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from controller.render import render_box_config
+from controller.core.render import render_box_config
 from schema.desired import DesiredState
 from schema.layout import parse_managed_header
 

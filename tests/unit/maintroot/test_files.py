@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.maintroot import files
+from controller.tools.maintroot import files
 
 SCRIPTS = {
     "init-bottom overlay": files.OVERLAY_INIT_BOTTOM,

@@ -16,9 +16,9 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+from controller.core.fingerprint import fingerprint
 from controller.errors import ShareError
-from controller.fingerprint import fingerprint
-from controller.shares import Shares
+from controller.io.shares import Shares
 from onbox.errors import OnboxError
 from onbox.store import open_store
 from onbox.store.base import ImageStore

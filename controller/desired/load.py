@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from controller.desired.yaml_lines import LoadedYaml, YamlProblem, load_yaml
 from controller.errors import DesiredStateError
-from controller.yaml_lines import LoadedYaml, YamlProblem, load_yaml
 from schema.desired import Box, DesiredState, Site
 
 DEFAULT_DESIRED = Path("desired")

@@ -3,7 +3,7 @@
 Each operation is idempotent (writing the same bytes again, removing a file already gone,
 deleting an image already deleted change nothing), every write is atomic with mode 0644
 (onbox.atomic), and every change is one line in the backup share's global `maintenance.log`.
-The plan's order is the safe order (see controller.plan); apply keeps it. PXE config changes
+The plan's order is the safe order (see controller.core.plan); apply keeps it. PXE config changes
 are compare-and-swap against what the plan saw (see `_run_config`). If an operation fails,
 apply stops there: everything before it is complete and durable, nothing after it was started,
 and the next reconcile plans the rest.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from controller.errors import ApplyError
-from controller.shares import Shares
+from controller.io.shares import Shares
 from onbox.atomic import atomic_write_text, fsync_dir, remove_durably
 from onbox.errors import ImageNotFound, OnboxError
 from onbox.logfile import append_log

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onbox.imaging.retention import select_prunable
+from controller.core.retention import select_prunable
 from schema.desired import Retention
 from schema.image import ImageInfo
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.errors import ControllerError
-from controller.maintroot import files
+from controller.tools.maintroot import files
 from onbox.atomic import atomic_write_bytes, atomic_write_text
 
 # Bump when the build steps change in a way the hashed inputs do not show.
@@ -93,7 +93,7 @@ class BuildReport:
 
 def project_dir_of_this_checkout() -> Path:
     """The source tree this module runs from (an editable install); the wheel is built from it."""
-    here = Path(__file__).resolve().parents[2]
+    here = Path(__file__).resolve().parents[3]
     if not (here / "pyproject.toml").is_file():
         raise BuildError(f"no pyproject.toml above {Path(__file__).resolve()}: pass --project DIR")
     return here

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from controller.requeststate import BoxState, decide
+from controller.core.requeststate import BoxState, decide
 from schema.desired import DesiredState
 from schema.layout import hex_ip
 from schema.observed import Observed, ObservedResult

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from controller.boxfiles import disk_list_text, request_json_text
+from controller.core.boxfiles import disk_list_text, request_json_text
+from controller.core.render import render_box_config
 from controller.errors import ControllerError, ShareError
-from controller.render import render_box_config
-from controller.shares import Shares
+from controller.io.shares import Shares
 from onbox.atomic import atomic_write_bytes, atomic_write_text, remove_durably
 from onbox.logfile import append_log
 from schema.desired import DesiredState, EffectiveBox

@@ -13,8 +13,8 @@ pruning.
 
 from datetime import datetime
 
+from controller.core.plan_box import BoxPlan, plan_box
 from controller.errors import ControllerError
-from controller.plan_box import BoxPlan, plan_box
 from schema.desired import DesiredState
 from schema.layout import PXE_CFG_DIR
 from schema.observed import Observed

@@ -1,4 +1,4 @@
-"""The planner's per-box step (pure, like `controller.plan`): one desired box → its operations.
+"""The planner's per-box step (pure, like `controller.core.plan`): one desired box → its operations.
 
 Kept apart from `make_plan` so each stays readable: this module knows what one box needs on the
 shares (directory, hostname file, request files, its PXE config, image retention); `make_plan`
@@ -8,10 +8,10 @@ knows about the lab as a whole (removed boxes, foreign configs, ordering).
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.boxfiles import disk_list_text, request_json_text
-from controller.render import render_box_config
-from controller.requeststate import Decision, decide
-from onbox.imaging.retention import select_prunable
+from controller.core.boxfiles import disk_list_text, request_json_text
+from controller.core.render import render_box_config
+from controller.core.requeststate import Decision, decide
+from controller.core.retention import select_prunable
 from schema.desired import EffectiveBox, Retention, Site
 from schema.layout import DISK_LIST, PXE_CFG_DIR, REQUEST_FILE, config_names
 from schema.observed import Observed, ObservedBox

@@ -4,15 +4,15 @@ CI runners mount the shares at different places than an operator's laptop, so
 `--tftp-root` / `--backup-root` (or `TESTBOX_TFTP_ROOT` / `TESTBOX_BACKUP_ROOT`) win over
 `site.tftp_root` / `site.backup_root`. A relative override is relative to the current
 directory (it was typed there); the file's own paths were already made absolute relative to
-the file by `controller.load`.
+the file by `controller.desired.load`.
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.desired.load import LoadedDesired
 from controller.errors import ControllerError
-from controller.load import LoadedDesired
 
 TFTP_ROOT_ENV = "TESTBOX_TFTP_ROOT"
 BACKUP_ROOT_ENV = "TESTBOX_BACKUP_ROOT"

@@ -1,0 +1,1 @@
+"""Loading the desired-state YAML into `schema.desired.DesiredState`, with file:line errors."""

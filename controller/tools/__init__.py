@@ -1,0 +1,1 @@
+"""Operator tools beside the reconcile loop: the sample lab, `pxe-conf`, the maintenance root."""

@@ -1,0 +1,517 @@
+"""The one door to a share: every read and write of both programs on a share goes through here.
+
+Every test box writes to the backup share as root, so whatever a share holds is hostile input
+(threat model: docs/threat-model.md). Rather than trusting each call site to remember, a `Share`
+only offers operations that are safe by construction:
+
+* paths are relative, component by component (no `..`, no absolute path, no empty part), and are
+  walked with `openat(O_NOFOLLOW | O_DIRECTORY)` from the share's root descriptor, so no symbolic
+  link anywhere below the root is ever followed (the root itself is the operator's mount point);
+* files are opened `O_NOFOLLOW | O_NONBLOCK` and checked with `fstat` to be regular files, so a
+  FIFO cannot hang a run and a device cannot be read or written;
+* every read is bounded (`limit`): a record that is larger is an error, never a MemoryError;
+* every write is atomic (temp file in the same directory, fsync, rename, fsync of the directory);
+  temp names are short (`.<first 40 chars>.<random>.tmp`) whatever the file's name, and
+  `sweep_temp` removes the ones a killed run left behind;
+* removal never goes through a link: `remove` unlinks regular files only, `remove_tree` is the
+  descriptor-based `shutil.rmtree` that unlinks links instead of following them.
+
+Anything that is not what it should be raises `ShareAccessError` (an `OnboxError`) naming the
+path and the problem, so callers can turn it into a notice for that one box.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import shutil
+import stat
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from onbox.errors import OnboxError
+
+# Bounds for the records a share holds. A record above its bound is damage, not data.
+RECORD_LIMIT = 1 << 20  # request.json, results, commit records, leases, power.json, ...
+MANIFEST_LIMIT = 64 << 20  # one id per chunk: ~70 bytes x 1M chunks (4 TiB disk)
+TEXT_LIMIT = 1 << 20  # disk-devices.lst, PXE configs
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_STEM = 40  # characters of the target name kept in a temp name (NAME_MAX is 255)
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+Kind = Literal["file", "dir", "symlink", "other", "missing"]
+
+
+class ShareAccessError(OnboxError):
+    """A share path is not what it must be (a link, a FIFO, too large, malformed) or I/O failed."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class ShareMissing(ShareAccessError):
+    """The path does not exist (callers often treat this as 'no record yet')."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry, typed without following links."""
+
+    name: str
+    kind: Kind
+    size: int
+    mtime: float
+
+
+def _kind_of(mode: int) -> Kind:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "other"
+
+
+_KIND_WORDS = {
+    "symlink": "is a symbolic link (never followed)",
+    "dir": "is a directory where a file belongs",
+    "other": "is not a regular file (FIFO, socket or device)",
+    "file": "is a file where a directory belongs",
+}
+
+
+def split(rel: str | Path) -> list[str]:
+    """The components of a share-relative path; anything that could leave the share is refused."""
+    text = str(rel)
+    if text.startswith("/") or "\0" in text:
+        raise ShareAccessError(text, "not a path inside the share")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise ShareAccessError(text, "'..' is not allowed in a share path")
+    return parts
+
+
+class Share:
+    """A directory tree (a share, or a directory inside one) reached only through descriptors."""
+
+    def __init__(self, root: str | Path, *, _fd: int | None = None) -> None:
+        self.root = Path(root)
+        if _fd is None:
+            try:
+                _fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ShareMissing(str(self.root), "does not exist") from None
+            except OSError as exc:
+                raise ShareAccessError(str(self.root), _os_problem(exc)) from None
+        self._fd = _fd
+        self._closer = weakref.finalize(self, os.close, _fd)
+
+    def close(self) -> None:
+        self._closer()
+
+    def __enter__(self) -> Share:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def path(self, rel: str | Path = "") -> str:
+        """The path as a user reads it in a message."""
+        parts = split(rel)
+        return str(self.root.joinpath(*parts)) if parts else str(self.root)
+
+    # -- walking ---------------------------------------------------------------------------
+
+    def _open_dir(self, parts: list[str], create: bool = False) -> int:
+        """A new descriptor of the directory `parts` (caller closes), no link followed."""
+        fd = os.dup(self._fd)
+        try:
+            for i, part in enumerate(parts):
+                try:
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                    nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    raise self._wrong_kind(fd, part, "/".join(parts[: i + 1]), "dir", exc) from None
+                os.close(fd)
+                fd = nfd
+        except FileNotFoundError:
+            os.close(fd)
+            raise ShareMissing(self.path("/".join(parts)), "does not exist") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _wrong_kind(self, dir_fd: int, name: str, rel: str, want: Kind, exc: OSError) -> Exception:
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return ShareAccessError(self.path(rel), _os_problem(exc))
+        kind = _kind_of(st.st_mode)
+        if kind == want:
+            return ShareAccessError(self.path(rel), _os_problem(exc))
+        return ShareAccessError(self.path(rel), _KIND_WORDS[kind])
+
+    @contextlib.contextmanager
+    def _parent(self, rel: str | Path, create: bool = False) -> Iterator[tuple[int, str, str]]:
+        parts = split(rel)
+        if not parts:
+            raise ShareAccessError(self.path(), "a file name is needed")
+        fd = self._open_dir(parts[:-1], create=create)
+        try:
+            yield fd, parts[-1], "/".join(parts)
+        finally:
+            os.close(fd)
+
+    def sub(self, rel: str | Path, create: bool = False) -> Share:
+        """The directory `rel` as a Share of its own (reached without following a link)."""
+        parts = split(rel)
+        fd = self._open_dir(parts, create=create)
+        return Share(self.root.joinpath(*parts), _fd=fd)
+
+    # -- looking ---------------------------------------------------------------------------
+
+    def lstat(self, rel: str | Path) -> os.stat_result | None:
+        """The entry's own status (a link is a link), or None when it does not exist."""
+        try:
+            with self._parent(rel) as (fd, name, _):
+                return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except ShareMissing:
+            return None
+        except FileNotFoundError:
+            return None
+
+    def kind(self, rel: str | Path) -> Kind:
+        if not split(rel):
+            return "dir"
+        st = self.lstat(rel)
+        return "missing" if st is None else _kind_of(st.st_mode)
+
+    def is_file(self, rel: str | Path) -> bool:
+        return self.kind(rel) == "file"
+
+    def is_dir(self, rel: str | Path) -> bool:
+        return self.kind(rel) == "dir"
+
+    def entries(self, rel: str | Path = "") -> list[Entry]:
+        """The entries of directory `rel`, sorted by name, each typed without following links."""
+        fd = self._open_dir(split(rel))
+        try:
+            out = []
+            with os.scandir(fd) as it:
+                for e in it:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # removed while we listed
+                    out.append(Entry(e.name, _kind_of(st.st_mode), st.st_size, st.st_mtime))
+        except OSError as exc:
+            raise ShareAccessError(self.path(rel), _os_problem(exc)) from None
+        finally:
+            os.close(fd)
+        out.sort(key=lambda e: e.name)
+        return out
+
+    def names(self, rel: str | Path = "") -> list[str]:
+        return [e.name for e in self.entries(rel)]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def open_regular(self, rel: str | Path) -> Iterator[int]:
+        """A read descriptor of the regular file `rel` (never a link, FIFO or device)."""
+        with self._parent(rel) as (dfd, name, full):
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+            except FileNotFoundError:
+                raise ShareMissing(self.path(full), "does not exist") from None
+            except OSError as exc:
+                raise self._wrong_kind(dfd, name, full, "file", exc) from None
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise ShareAccessError(self.path(full), _KIND_WORDS[_kind_of(st.st_mode)])
+                os.set_blocking(fd, True)
+                yield fd
+            finally:
+                os.close(fd)
+
+    def read_bytes(self, rel: str | Path, limit: int = RECORD_LIMIT) -> bytes:
+        """The whole file, at most `limit` bytes (a larger file is an error)."""
+        with self.open_regular(rel) as fd:
+            chunks: list[bytes] = []
+            total = 0
+            try:
+                while True:
+                    piece = os.read(fd, min(1 << 20, limit + 1 - total))
+                    if not piece:
+                        break
+                    chunks.append(piece)
+                    total += len(piece)
+                    if total > limit:
+                        raise ShareAccessError(self.path(rel), f"larger than {limit} bytes")
+            except OSError as exc:
+                raise ShareAccessError(self.path(rel), _os_problem(exc)) from None
+            return b"".join(chunks)
+
+    def read_text(self, rel: str | Path, limit: int = TEXT_LIMIT) -> str:
+        data = self.read_bytes(rel, limit)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ShareAccessError(self.path(rel), "is not UTF-8 text") from None
+
+    def read_json(self, rel: str | Path, limit: int = RECORD_LIMIT) -> object:
+        """Parsed JSON of any shape (callers validate it): never a traceback for bad input."""
+        return parse_json(self.read_bytes(rel, limit), self.path(rel))
+
+    def try_read_bytes(self, rel: str | Path, limit: int = RECORD_LIMIT) -> bytes | None:
+        """Like read_bytes, but None when the file does not exist."""
+        try:
+            return self.read_bytes(rel, limit)
+        except ShareMissing:
+            return None
+
+    def try_read_text(self, rel: str | Path, limit: int = TEXT_LIMIT) -> str | None:
+        try:
+            return self.read_text(rel, limit)
+        except ShareMissing:
+            return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_atomic(
+        self, rel: str | Path, data: bytes | str, mode: int = 0o644, create_dirs: bool = False
+    ) -> None:
+        """Replace `rel` with `data`: readers see the old or the new content, never a mix."""
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        with self._parent(rel, create=create_dirs) as (dfd, name, full):
+            tmp = temp_name(name)
+            try:
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    mode,
+                    dir_fd=dfd,
+                )
+                try:
+                    os.fchmod(fd, mode)
+                    view = memoryview(raw)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                st = _lstat_or_none(name, dfd)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    raise ShareAccessError(self.path(full), _KIND_WORDS["dir"])
+                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                os.fsync(dfd)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)
+                if isinstance(exc, OSError):
+                    raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+                raise
+
+    def create_exclusive(self, rel: str | Path, data: bytes | str, mode: int = 0o644) -> bool:
+        """Create `rel` with its full content, only if nothing is there (False if something is).
+
+        The content is written to a temp file first and hard-linked into place, so a full or
+        read-only share never leaves an empty file under the name (a 0-byte lock would block
+        every later run).
+        """
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        with self._parent(rel) as (dfd, name, full):
+            tmp = temp_name(name)
+            try:
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    mode,
+                    dir_fd=dfd,
+                )
+                try:
+                    os.fchmod(fd, mode)
+                    os.write(fd, raw)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                try:
+                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                except FileExistsError:
+                    return False
+                os.fsync(dfd)
+                return True
+            except OSError as exc:
+                raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)
+
+    def append(self, rel: str | Path, data: bytes | str, mode: int = 0o644) -> None:
+        """Append with one write on an O_APPEND descriptor (lines from many writers never mix)."""
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        with self._parent(rel) as (dfd, name, full):
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+            try:
+                fd = os.open(name, flags | os.O_CLOEXEC, mode, dir_fd=dfd)
+            except OSError as exc:
+                raise self._wrong_kind(dfd, name, full, "file", exc) from None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ShareAccessError(self.path(full), _KIND_WORDS["other"])
+                os.write(fd, raw)
+            except OSError as exc:
+                raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+            finally:
+                os.close(fd)
+
+    def mkdir(self, rel: str | Path) -> None:
+        """Create directory `rel` and its parents (an existing link in the way is an error)."""
+        os.close(self._open_dir(split(rel), create=True))
+
+    def rename(self, src: str | Path, dst: str | Path, *, replace: bool = True) -> bool:
+        """Rename inside the share; with replace=False, False when `dst` exists (nothing moved)."""
+        with self._parent(src) as (sfd, sname, sfull), self._parent(dst) as (dfd, dname, _):
+            try:
+                if replace:
+                    os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                else:
+                    # link + unlink: rename without replacing (renameat2 is not in os).
+                    try:
+                        os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+                    except FileExistsError:
+                        return False
+                    os.unlink(sname, dir_fd=sfd)
+                os.fsync(dfd)
+                if sfd != dfd:
+                    os.fsync(sfd)
+            except FileNotFoundError:
+                raise ShareMissing(self.path(sfull), "does not exist") from None
+            except OSError as exc:
+                raise ShareAccessError(self.path(sfull), _os_problem(exc)) from None
+            return True
+
+    def rename_dir(self, src: str | Path, dst: str | Path) -> None:
+        """Rename a directory (or any entry) inside the share; fails if `dst` exists."""
+        with self._parent(src) as (sfd, sname, sfull), self._parent(dst) as (dfd, dname, _):
+            if _lstat_or_none(dname, dfd) is not None:
+                raise ShareAccessError(self.path(dst), "already exists")
+            try:
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                os.fsync(dfd)
+            except OSError as exc:
+                raise ShareAccessError(self.path(sfull), _os_problem(exc)) from None
+
+    # -- removing --------------------------------------------------------------------------
+
+    def remove(self, rel: str | Path, *, allow_link: bool = False) -> bool:
+        """Unlink a regular file (or, with allow_link, a link itself); False when already gone."""
+        with self._parent(rel) as (dfd, name, full):
+            st = _lstat_or_none(name, dfd)
+            if st is None:
+                return False
+            kind = _kind_of(st.st_mode)
+            if kind != "file" and not (allow_link and kind == "symlink"):
+                raise ShareAccessError(self.path(full), _KIND_WORDS[kind] + "; not removed")
+            try:
+                os.unlink(name, dir_fd=dfd)
+                os.fsync(dfd)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+            return True
+
+    def remove_tree(self, rel: str | Path) -> bool:
+        """Remove a directory and everything in it, never through a link; False when gone."""
+        with self._parent(rel) as (dfd, name, full):
+            st = _lstat_or_none(name, dfd)
+            if st is None:
+                return False
+            if not stat.S_ISDIR(st.st_mode):
+                raise ShareAccessError(
+                    self.path(full), _KIND_WORDS[_kind_of(st.st_mode)] + "; not removed"
+                )
+            errors: list[str] = []
+
+            def onerror(*args: object) -> None:
+                exc = args[-1]
+                if isinstance(exc, tuple):
+                    exc = exc[1]
+                if not isinstance(exc, FileNotFoundError):
+                    errors.append(str(exc))
+
+            # shutil.rmtree with dir_fd is the descriptor-based variant: links are unlinked,
+            # never followed (shutil._rmtree_safe_fd).
+            shutil.rmtree(name, dir_fd=dfd, onerror=onerror)
+            if errors:
+                raise ShareAccessError(self.path(full), f"not fully removed: {errors[0]}")
+            os.fsync(dfd)
+            return True
+
+    def sweep_temp(self, rel: str | Path = "", older_than: float = 0.0, now: float = 0.0) -> int:
+        """Remove temp files (`.*.tmp`, regular files only) that a killed writer left behind."""
+        removed = 0
+        for e in self.entries(rel):
+            if e.kind == "file" and e.name.startswith(".") and e.name.endswith(TEMP_SUFFIX):
+                if older_than and now - e.mtime < older_than:
+                    continue
+                inner = f"{rel}/{e.name}" if str(rel) else e.name
+                with contextlib.suppress(ShareAccessError):
+                    removed += self.remove(inner)
+        return removed
+
+
+def temp_name(name: str) -> str:
+    """A short, unique temp name beside `name` (NAME_MAX holds for any target name)."""
+    return f".{name[:_TEMP_STEM]}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+
+def parse_json(data: bytes, where: str) -> object:
+    """JSON of any shape from untrusted bytes; every failure is one ShareAccessError line."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ShareAccessError(where, "JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ShareAccessError(where, "is not UTF-8 JSON") from None
+    except ValueError as exc:
+        raise ShareAccessError(where, f"is not valid JSON ({exc})") from None
+
+
+def _lstat_or_none(name: str, dir_fd: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return _KIND_WORDS["symlink"]
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the share"
+    if exc.errno == errno.EROFS:
+        return "the share is read-only"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or str(exc)
