@@ -1,13 +1,20 @@
 """`testboxctl`: the only place in the controller that prints or exits.
 
 Commands live in the modules of this package, one concept each; they raise `ControllerError` or
-`OnboxError` for anything a user should read, and `main` turns those into one line on stderr
-and the error's exit code.
+`OnboxError` for anything a user should read, and `run` turns those into one line on stderr and
+the error's exit code (docs/contract.md, "Exit codes").
+
+Usage errors (unknown command or option, missing argument, bad value) print typer's usage
+message and exit 1, not click's usual 2: exit 2 means "changes found" for `reconcile --dry-run`,
+and a script must never read a typo as "the lab needs reconciling".
 """
 
+import importlib
 import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
-import click
 import typer
 
 # Importing the command modules registers their commands on `app`.
@@ -16,31 +23,82 @@ from controller.cli.app import app, console_err
 from controller.errors import ControllerError, DesiredStateError
 from onbox.errors import OnboxError
 
+EXIT_USAGE = 1
 
-def main() -> None:
-    """Console-script entry point: run the app, map errors to exit codes in one place."""
+
+def _click_exception_modules() -> list[ModuleType]:
+    """The exception modules of every click the installed typer may raise from.
+
+    typer 0.29 vendors click as `typer._click` (its exceptions are not `click`'s); older typer
+    releases use the `click` package. Both are looked up, so a typer release that switches
+    either way still gets a usage message instead of a traceback (tests/cli/test_usage.py).
+    """
+    found = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return found
+
+
+def _classes(attribute: str, *extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    classes: list[type[BaseException]] = list(extra)
+    for module in _click_exception_modules():
+        cls = getattr(module, attribute, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in classes:
+            classes.append(cls)
+    return tuple(classes)
+
+
+_USAGE_ERRORS = _classes("ClickException")
+_EXITS = _classes("Exit", typer.Exit)
+_ABORTS = _classes("Abort", typer.Abort)
+
+
+def _exit_code(exc: BaseException) -> int:
+    code: Any = getattr(exc, "exit_code", 1)
+    return code if isinstance(code, int) else 1
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command line (default: sys.argv) and return its exit code; never raises.
+
+    The console script and the in-process CLI tests both call this, so the tests see exactly
+    the error mapping an operator sees.
+    """
     try:
         # Without standalone mode click returns (not raises) a typer.Exit's code: pass it on.
-        code = app(standalone_mode=False)
+        code = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="testboxctl",
+            standalone_mode=False,
+        )
     except DesiredStateError as exc:
         for problem in exc.problems:
             console_err.print(f"testboxctl: error: {problem}", markup=False, highlight=False)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except (ControllerError, OnboxError) as exc:
         console_err.print(f"testboxctl: error: {exc.message}", markup=False, highlight=False)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(1)
-    except click.exceptions.Abort:
+        return exc.exit_code
+    except _EXITS as exc:
+        return _exit_code(exc)
+    except _USAGE_ERRORS as exc:
+        # Usage line, "Try ... --help", then the error: click's own wording, on stderr.
+        exc.show()  # type: ignore[attr-defined]
+        return EXIT_USAGE
+    except _ABORTS:
         console_err.print("testboxctl: aborted")
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
         console_err.print("testboxctl: interrupted")
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    return code if isinstance(code, int) else 0
 
 
-__all__ = ["app", "main", "typer"]
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+__all__ = ["app", "main", "run", "typer"]

@@ -1,10 +1,8 @@
-"""`testboxctl images | verify | gc | import-legacy` through the real entry point (subprocess)."""
+"""`testboxctl images | verify | gc | import-legacy` through `controller.cli.run` (in process)."""
 
 import gzip
 import json
-import os
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import restore_image
 from onbox.store import open_store
 from onbox.store.fs import FilesystemStore
+from tests.cli.runner import CliResult, run_cli
 from tests.unit.imaging.helpers import flip_byte
 
 IP = "10.0.0.5"
@@ -20,20 +19,8 @@ LEGACY_IP = "10.0.0.6"
 CS = 4096
 
 
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        ["testboxctl", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=120,
-    )
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
+    return run_cli(*args, env=env, cwd=cwd)
 
 
 @pytest.fixture
