@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schema.request import Revision
+
 PLAN_FORMAT_VERSION: Literal[1] = 1
 
 OperationKind = Literal[
@@ -74,6 +76,8 @@ class Plan(PlanModel):
     fingerprint: str
     operations: list[Operation] = Field(default_factory=list)
     notices: list[Notice] = Field(default_factory=list)
+    # The desired state's revision the plan was made from (SPEC §8); None when unknown.
+    revision: Revision | None = None
 
     @property
     def empty(self) -> bool:

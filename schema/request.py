@@ -8,9 +8,9 @@ and changing the operator's `request:` token makes a new one.
 import hashlib
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from schema.base import ContractModel
 from schema.desired import EffectiveBox
@@ -26,6 +26,10 @@ from schema.types import (
 )
 
 REQUEST_SCHEMA_VERSION: Literal[1] = 1
+# The desired state's revision (SPEC §8): a git commit (`<sha>` or `<sha>-dirty`), or whatever
+# `--revision` / TESTBOX_REVISION says (a tag, a CI pipeline id). It lands in request.json and in
+# log lines, so it is one printable word: no whitespace, no control character, bounded.
+Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+/:@-]{0,99}$")]
 RESULT_SCHEMA_VERSION: Literal[1] = 1
 
 
@@ -57,9 +61,12 @@ class Request(ContractModel):
     image: ImageRef | None = None
     token: RequestToken | None = None
     max_attempts: int = Field(ge=1)
+    # Which revision of the desired state armed this request (SPEC §8). Not part of the request
+    # id: a new commit that changes nothing for a box is not a new request.
+    revision: Revision | None = None
 
     @classmethod
-    def for_box(cls, box: EffectiveBox) -> "Request":
+    def for_box(cls, box: EffectiveBox, revision: str | None = None) -> "Request":
         rid = request_id(box)
         if rid is None or box.action == "none":
             raise ValueError("action none has no request")
@@ -72,6 +79,7 @@ class Request(ContractModel):
             image=box.image,
             token=box.request,
             max_attempts=box.max_attempts,
+            revision=revision,
         )
 
 

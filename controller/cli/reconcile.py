@@ -18,9 +18,11 @@ from rich.table import Table
 from controller.cli.app import app, console, console_err, print_table
 from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt, TftpRootOpt
 from controller.core.plan import make_plan
+from controller.core.render_markdown import render_plan_markdown
 from controller.core.render_plan import plan_json, render_plan_text
 from controller.core.status import StatusReport, box_states
 from controller.desired.load import load_desired
+from controller.desired.revision import REVISION_ENV, resolve_revision
 from controller.errors import ControllerError, StalePlan
 from controller.io.apply import ApplyReport, apply_plan
 from controller.io.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
@@ -44,6 +46,20 @@ AllowEmptyOpt = Annotated[
         "--allow-empty", help="Allow a desired state without boxes to disarm every managed config."
     ),
 ]
+MarkdownOpt = Annotated[
+    bool,
+    typer.Option(
+        "--markdown", help="Print the plan as Markdown (a merge-request comment, a job summary)."
+    ),
+]
+RevisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--revision",
+        help=f"Revision of the desired state to record (default: ${REVISION_ENV}, else git).",
+        show_default=False,
+    ),
+]
 LockTimeoutOpt = Annotated[
     float,
     typer.Option(
@@ -65,8 +81,11 @@ def _warn(text: str) -> None:
     console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
 
 
-def _show(plan: Plan, as_json: bool) -> None:
-    _say(plan_json(plan) if as_json else render_plan_text(plan))
+def _show(plan: Plan, as_json: bool, markdown: bool = False) -> None:
+    if markdown:
+        _say(render_plan_markdown(plan))
+    else:
+        _say(plan_json(plan) if as_json else render_plan_text(plan))
 
 
 def _save(plan: Plan, out: Path) -> None:
@@ -102,20 +121,25 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
     out: OutOpt = None,
     allow_empty: AllowEmptyOpt = False,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    markdown: MarkdownOpt = False,
+    revision: RevisionOpt = None,
 ) -> None:
     """Observe, plan and (without --dry-run) apply. Exit 0 in sync or applied, 2 changes."""
+    if markdown and as_json:
+        raise ControllerError("--markdown and --json are two renderings of the plan: pick one")
     loaded = load_desired(file)
+    rev = resolve_revision(revision, loaded.sources)
     shares = resolve_shares(loaded, tftp_root, backup_root)
     check_markers(shares)
     if dry_run:
-        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty)
-        _show(plan, as_json)
+        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty, revision=rev)
+        _show(plan, as_json, markdown)
         if out is not None:
             _save(plan, out)
         raise typer.Exit(0 if plan.empty else EXIT_CHANGES)
     with share_lock(shares.backup, "testboxctl reconcile", timeout=lock_timeout, warn=_warn):
-        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty)
-        _show(plan, as_json)
+        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty, revision=rev)
+        _show(plan, as_json, markdown)
         if out is not None:
             _save(plan, out)
         report = apply_plan(plan, shares)

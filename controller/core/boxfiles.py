@@ -4,12 +4,45 @@ Deterministic renderings, so that "is the file as it should be?" is a string com
 second run plans nothing.
 """
 
+from pydantic import ValidationError
+
 from schema.request import Request
 
 
 def request_json_text(request: Request) -> str:
-    """`request.json`: the model's fields in declaration order, two-space indent, final newline."""
-    return request.model_dump_json(indent=2) + "\n"
+    """`request.json`: the model's fields in declaration order, two-space indent, final newline.
+
+    Without a known revision the `revision` key is left out, so a lab run without git writes
+    the same bytes as before provenance existed.
+    """
+    exclude = {"revision"} if request.revision is None else None
+    return request.model_dump_json(indent=2, exclude=exclude) + "\n"
+
+
+def request_in_place(old_text: str | None, request: Request) -> bool:
+    """Is `old_text` this request, whatever revision armed it? (SPEC §8: a new revision alone
+    changes nothing on the shares.) True when the file is byte for byte what testboxctl would
+    write for `request` with the revision it already records; a hand-edited or outdated file
+    is not in place and gets rewritten (with the current revision)."""
+    if old_text is None:
+        return False
+    if old_text == request_json_text(request):
+        return True
+    try:
+        old = Request.model_validate_json(old_text)
+    except ValidationError:
+        return False
+    return old_text == request_json_text(request.model_copy(update={"revision": old.revision}))
+
+
+def parse_request(text: str | None) -> Request | None:
+    """A request.json's content as a Request; None when absent or not a valid request."""
+    if text is None:
+        return None
+    try:
+        return Request.model_validate_json(text)
+    except ValidationError:
+        return None
 
 
 def disk_list_text(disks: list[str]) -> str:

@@ -38,8 +38,12 @@ def make_plan(
     *,
     allow_empty: bool = False,
     now: datetime | None = None,
+    revision: str | None = None,
 ) -> Plan:
     """Compute the plan. Pure: same inputs, same plan; nothing is read or written.
+
+    `revision` is the desired state's revision (SPEC §8): recorded in the plan and in each
+    request.json the plan writes, never a reason to write one.
 
     Raises ControllerError when the desired state has no boxes while managed configs exist
     (an emptied or mis-pointed desired file must not disarm the whole lab) unless `allow_empty`.
@@ -58,7 +62,7 @@ def make_plan(
     notices: list[Notice] = []
     claimed: set[str] = set()
     for box in boxes:
-        part: BoxPlan = plan_box(desired.site, box, observed, when)
+        part: BoxPlan = plan_box(desired.site, box, observed, when, revision)
         operations.extend(part.operations)
         notices.extend(part.notices)
         claimed.update(part.config_names)
@@ -113,4 +117,5 @@ def make_plan(
         fingerprint=observed.fingerprint,
         operations=operations,
         notices=notices,
+        revision=revision,
     )

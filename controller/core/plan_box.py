@@ -8,7 +8,7 @@ knows about the lab as a whole (removed boxes, foreign configs, ordering).
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.core.boxfiles import disk_list_text, request_json_text
+from controller.core.boxfiles import disk_list_text, request_in_place, request_json_text
 from controller.core.render import render_box_config
 from controller.core.requeststate import Decision, decide
 from controller.core.retention import select_prunable
@@ -32,13 +32,30 @@ def retention_text(policy: Retention) -> str:
     return ", ".join(rules) or "keep everything"
 
 
-def plan_box(site: Site, box: EffectiveBox, observed: Observed, now: datetime) -> BoxPlan:
-    """Operations for one desired box, in the order apply runs them. Pure."""
-    return _BoxPlanner(site, box, observed, now).plan()
+def plan_box(
+    site: Site,
+    box: EffectiveBox,
+    observed: Observed,
+    now: datetime,
+    revision: str | None = None,
+) -> BoxPlan:
+    """Operations for one desired box, in the order apply runs them. Pure.
+
+    `revision` (SPEC §8) is recorded in a request.json this plan writes; it never causes a write.
+    """
+    return _BoxPlanner(site, box, observed, now, revision).plan()
 
 
 class _BoxPlanner:
-    def __init__(self, site: Site, box: EffectiveBox, observed: Observed, now: datetime) -> None:
+    def __init__(
+        self,
+        site: Site,
+        box: EffectiveBox,
+        observed: Observed,
+        now: datetime,
+        revision: str | None = None,
+    ) -> None:
+        self.revision = revision
         self.site = site
         self.box = box
         self.observed = observed
@@ -137,9 +154,10 @@ class _BoxPlanner:
             return
         if box.action == "restore":
             self._check_restore_source(seen)
-        request_text = request_json_text(Request.for_box(box))
+        request = Request.for_box(box, self.revision)
+        request_text = request_json_text(request)
         old_request = seen.request_json if seen is not None else None
-        if old_request != request_text:
+        if not request_in_place(old_request, request):
             verb = "rewrite" if old_request is not None else "arm"
             self.op(
                 "write-request",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from controller.core.boxfiles import parse_request
 from controller.core.requeststate import BoxState, decide
 from schema.desired import DesiredState
 from schema.layout import hex_ip
@@ -48,6 +49,9 @@ class BoxStatus(BaseModel):
     images: list[ImageSummary]
     newest_backup: datetime | None
     newest_backup_age_seconds: int | None
+    # SPEC §8: the desired state's revision recorded in the box's request.json for its current
+    # request (the commit that armed it); None when unknown or no request.json of this request.
+    armed_revision: str | None = None
 
 
 class StatusReport(BaseModel):
@@ -63,6 +67,12 @@ def _last(results: dict[str, ObservedResult], rid: str | None) -> ObservedResult
         return results[rid]
     dated = [r for r in results.values() if r.finished is not None]
     return max(dated, key=lambda r: r.finished or datetime.min) if dated else None
+
+
+def _armed_revision(request_text: str | None, rid: str | None) -> str | None:
+    """The revision in request.json, if that file is the box's current request."""
+    request = parse_request(request_text)
+    return request.revision if request is not None and request.request_id == rid else None
 
 
 def _utc(t: datetime) -> datetime:
@@ -83,6 +93,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
         last = _last(results, rid)
         images = seen.images if seen is not None else []
         newest = max((_utc(i.created) for i in images), default=None)
+        request_text = seen.request_json if seen is not None else None
         boxes.append(
             BoxStatus(
                 name=box.name,
@@ -107,6 +118,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                 newest_backup_age_seconds=None
                 if newest is None
                 else max(0, int((now - newest).total_seconds())),
+                armed_revision=_armed_revision(request_text, rid),
             )
         )
     desired_ips = {b.ip for b in desired.boxes}

@@ -48,10 +48,10 @@ class ApplyReport:
 Outcome = Literal["applied", "unchanged", "conflict"]
 
 
-def describe(op: Operation) -> str:
-    """The log line's text for one operation."""
+def describe(op: Operation, revision: str | None = None) -> str:
+    """The log line's text for one operation, ending with the desired state's revision (SPEC §8)."""
     where = op.image_id if op.kind == "prune-image" else f"{op.share}:{op.path}"
-    return f"testboxctl: {_VERBS[op.kind]} {where} ({op.reason})"
+    return f"testboxctl: {_VERBS[op.kind]} {where} ({op.reason}) [revision {revision or 'unknown'}]"
 
 
 def _root(op: Operation, shares: Shares) -> Path:
@@ -119,7 +119,7 @@ def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -
         try:
             outcome = _run(op, shares, store)
             if outcome == "applied":
-                append_log(log, op.ip or "-", "info", describe(op))
+                append_log(log, op.ip or "-", "info", describe(op, plan.revision))
         except (OSError, OnboxError) as exc:
             reason = exc.message if isinstance(exc, OnboxError) else (exc.strerror or str(exc))
             raise ApplyError(

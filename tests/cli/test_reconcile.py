@@ -149,6 +149,7 @@ def test_json_plan_is_the_documented_document(lab: Path) -> None:
         "fingerprint",
         "operations",
         "notices",
+        "revision",
     ]
     kinds = [op["kind"] for op in document["operations"]]
     assert kinds.count("write-config") == 2

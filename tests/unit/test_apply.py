@@ -32,7 +32,7 @@ def test_arms_a_box_with_world_readable_files_and_one_log_line_each(tmp_path: Pa
     assert len(log) == 5
     assert log[-1].endswith(
         f"wrote tftp:{PXE_CFG_DIR}/0A00020F (arm: backup request "
-        f"{request['request_id']} not done yet)"
+        f"{request['request_id']} not done yet) [revision unknown]"
     )
     assert ": 10.0.2.15: info: testboxctl: " in log[0]
 
