@@ -21,6 +21,8 @@ from controller.core.plan import make_plan
 from controller.core.render_markdown import render_plan_markdown
 from controller.core.render_plan import plan_json, render_plan_text
 from controller.core.status import StatusReport, box_states
+from controller.core.status_view import page_view, render_prometheus
+from controller.core.store_totals import store_totals
 from controller.desired.load import load_desired
 from controller.desired.revision import REVISION_ENV, resolve_revision
 from controller.errors import ControllerError, StalePlan
@@ -28,6 +30,8 @@ from controller.io.apply import ApplyReport, apply_plan
 from controller.io.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
 from controller.io.observe import check_markers, observe
 from controller.io.shares import Shares, resolve_shares
+from controller.io.store_usage import store_usage
+from controller.tools.status_page import write_status_page
 from onbox.atomic import atomic_write_text
 from schema.plan import PLAN_FORMAT_VERSION, Plan
 
@@ -221,16 +225,42 @@ def _age(seconds: int | None) -> str:
 
 
 @app.command()
-def status(
+def status(  # noqa: PLR0917  (typer maps parameters to options)
     file: DesiredFileOpt = None,
     tftp_root: TftpRootOpt = None,
     backup_root: BackupRootOpt = None,
     as_json: JsonOpt = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write the status page (one self-contained HTML file) to FILE.",
+            metavar="FILE",
+        ),
+    ] = None,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus", help="Print Prometheus metrics (textfile-collector format) instead."
+        ),
+    ] = False,
 ) -> None:
     """Per box: desired action, request state, last result, images, age of the newest backup."""
+    if prometheus and as_json:
+        raise ControllerError("--prometheus and --json are two formats of the status: pick one")
     loaded = load_desired(file)
     shares = resolve_shares(loaded, tftp_root, backup_root)
-    report = box_states(loaded.state, observe(shares))
+    observed = observe(shares)
+    report = box_states(loaded.state, observed)
+    if html is not None or prometheus:
+        stored, chunks = store_usage(shares.backup)
+        images = [i for box in observed.boxes.values() for i in box.images]
+        totals = store_totals(images, stored, chunks)
+        if html is not None:
+            write_status_page(page_view(report, totals), html)
+        if prometheus:
+            _say(render_prometheus(report, totals))
+            return
     if as_json:
         _say(report.model_dump_json(indent=2) + "\n")
         return

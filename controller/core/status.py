@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from controller.core.boxfiles import parse_request
 from controller.core.requeststate import BoxState, decide
 from schema.desired import DesiredState
+from schema.image import ImageInfo
 from schema.layout import hex_ip
 from schema.observed import Observed, ObservedResult
 from schema.request import request_id
@@ -24,6 +25,10 @@ class ImageSummary(BaseModel):
     id: str
     created: datetime
     kind: str
+    # Sum over the image's disks: their size, and their chunks' compressed size as stored
+    # (0 for legacy images, where it is unknown).
+    logical_bytes: int = 0
+    stored_bytes: int = 0
 
 
 class LastResult(BaseModel):
@@ -52,6 +57,8 @@ class BoxStatus(BaseModel):
     # SPEC §8: the desired state's revision recorded in the box's request.json for its current
     # request (the commit that armed it); None when unknown or no request.json of this request.
     armed_revision: str | None = None
+    # When the box's newest successful request finished (any request, not only the current).
+    last_success: datetime | None = None
 
 
 class StatusReport(BaseModel):
@@ -67,6 +74,16 @@ def _last(results: dict[str, ObservedResult], rid: str | None) -> ObservedResult
         return results[rid]
     dated = [r for r in results.values() if r.finished is not None]
     return max(dated, key=lambda r: r.finished or datetime.min) if dated else None
+
+
+def _image_summary(image: ImageInfo) -> ImageSummary:
+    return ImageSummary(
+        id=image.id,
+        created=image.created,
+        kind=image.kind,
+        logical_bytes=sum(d.size for d in image.disks),
+        stored_bytes=sum(d.stored_bytes for d in image.disks),
+    )
 
 
 def _armed_revision(request_text: str | None, rid: str | None) -> str | None:
@@ -113,12 +130,16 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                     finished=last.finished,
                     error=last.error,
                 ),
-                images=[ImageSummary(id=i.id, created=i.created, kind=i.kind) for i in images],
+                images=[_image_summary(i) for i in images],
                 newest_backup=newest,
                 newest_backup_age_seconds=None
                 if newest is None
                 else max(0, int((now - newest).total_seconds())),
                 armed_revision=_armed_revision(request_text, rid),
+                last_success=max(
+                    (r.finished for r in results.values() if r.outcome == "success" and r.finished),
+                    default=None,
+                ),
             )
         )
     desired_ips = {b.ip for b in desired.boxes}

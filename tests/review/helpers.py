@@ -6,12 +6,31 @@ The operators' workflow is a desired-state repository; these tests build one wit
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.cli.runner import testboxctl_command
+import pytest
+
+from tests.cli.runner import CliResult, run_cli, testboxctl_command
 from tests.lab_builder import SITE
+
+# CI sets this: a test whose Debian tool is missing fails instead of skipping (.ci/run).
+REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def need_program(name: str, package: str) -> str:
+    """Path of `name`; skip (or, in CI, fail) when the Debian package is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} missing (Debian package {package}, .ci/install-system-packages)"
+        if REQUIRED:
+            pytest.fail(message + " (TESTBOX_E2E_REQUIRED=1: a skip would hide this)")
+        pytest.skip(message)
+    return path
+
 
 GIT_ID = [
     "-c",
@@ -59,10 +78,15 @@ def write_desired(path: Path, boxes: list[dict[str, Any]], tftp: Path, backup: P
     return path
 
 
-def cli(
+def cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """testboxctl in process (tests/cli/runner.py); TESTBOX_* of the caller dropped."""
+    return run_cli(*args, cwd=cwd, env=env)
+
+
+def cli_subprocess(
     *args: object, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """The installed testboxctl; TESTBOX_* of the caller dropped, `env` added."""
+    """The installed testboxctl script; TESTBOX_* of the caller dropped, `env` added."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("TESTBOX_")}
     return subprocess.run(
         [*testboxctl_command(), *map(str, args)],
