@@ -27,6 +27,10 @@ from schema.types import (
     TftpPath,
 )
 
+# The box's firmware decides which SYSLINUX variant DHCP hands it (pxelinux.0 or syslinux.efi) and
+# which module directory its config names (SPEC §2); both look up the same pxelinux.cfg/ names.
+Firmware = Literal["bios", "uefi"]
+
 
 class Retention(ContractModel):
     """Images to keep per box; restic-like: each rule keeps its own set, the union stays."""
@@ -69,6 +73,7 @@ class Defaults(ContractModel):
     disks: list[DiskName] = Field(default_factory=lambda: ["sda"], min_length=1)
     retention: Retention = Retention(keep_last=3)
     max_attempts: int = Field(default=3, ge=1, le=100)
+    firmware: Firmware = "bios"
 
 
 class Site(ContractModel):
@@ -90,6 +95,7 @@ class Box(ContractModel):
     request: RequestToken | None = None
     retention: Retention | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
+    firmware: Firmware | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -112,6 +118,7 @@ class EffectiveBox(ContractModel):
     request: RequestToken | None
     retention: Retention
     max_attempts: int
+    firmware: Firmware = "bios"
 
 
 class DesiredState(ContractModel):
@@ -139,6 +146,7 @@ class DesiredState(ContractModel):
             request=box.request,
             retention=box.retention or d.retention,
             max_attempts=box.max_attempts or d.max_attempts,
+            firmware=box.firmware or d.firmware,
         )
 
     def effective_boxes(self) -> list[EffectiveBox]:

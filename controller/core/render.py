@@ -5,12 +5,22 @@ comment lines that mark the file as managed and name the request. The planner co
 config on the share with this text to detect drift, so the output is fully determined by its
 inputs: no dates, no host names of the machine rendering it.
 
+Under UEFI the same file is read by `syslinux.efi`: `PATH efi64` names its modules, and the
+`local-boot` entry's `LOCALBOOT` makes syslinux.efi return to the firmware ("Load Error"), which
+then boots the next entry of its boot order. The boxes' firmware is set up with the network
+(PXE over IPv4) first and the disk next (docs/network-boot.md), so that next entry is the disk:
+exiting to the firmware is the local boot. (COM32 chain.c32 crashes OVMF; syslinux.efi cannot
+start another EFI binary.)
+
 Every value placed here was validated by schema.types (no whitespace, newline or directive can
 reach this text); `_check_line` is a last guard that a future field cannot slip one through.
 """
 
-from schema.desired import EffectiveBox, Site
+from schema.desired import EffectiveBox, Firmware, Site
 from schema.layout import MANAGED_MARKER, REQUEST_COMMENT, action_arg, request_arg
+
+# The SYSLINUX module directory each firmware's loader uses (the seed's bios/, efi64/ copies).
+MODULE_PATH: dict[Firmware, str] = {"bios": "bios", "uefi": "efi64"}
 
 
 def kernel_ip_arg(site: Site, box: EffectiveBox) -> str:
@@ -53,13 +63,15 @@ def render_box_config(site: Site, box: EffectiveBox, request_id: str) -> str:
     lines = [
         MANAGED_MARKER,
         f"{REQUEST_COMMENT}{request_id}",
-        "PATH bios",
+        f"PATH {MODULE_PATH[box.firmware]}",
         "DEFAULT maintenance",
         "LABEL maintenance",
         "  MENU LABEL Maintenance (NFS)",
         f"  KERNEL {site.maintenance.kernel}",
         "  APPEND " + " ".join(append_args(site, box, request_id)),
         "LABEL local-boot",
+        # BIOS: boot the first disk. UEFI: the argument is ignored; back to the firmware's
+        # boot order, whose next entry is the disk.
         "LOCALBOOT 0",
     ]
     return "\n".join(_check_line(line) for line in lines) + "\n"

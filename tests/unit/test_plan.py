@@ -111,6 +111,22 @@ def test_site_change_rewrites_armed_configs_as_drift(tmp_path: Path) -> None:
     assert all("drift" in op.reason and op.old_content for op in plan.operations)
 
 
+def test_firmware_change_rewrites_the_config_as_drift_same_request(tmp_path: Path) -> None:
+    from controller.io.apply import apply_plan
+
+    shares = make_shares(tmp_path)
+    apply_plan(make_plan(desired(BOXES[0]), observe(shares)), shares)
+    before = observe(shares).configs["0A00020F"]
+    plan = make_plan(desired({**BOXES[0], "firmware": "uefi"}), observe(shares))
+    (op,) = plan.operations  # same request: request.json and disk list stay
+    assert (op.kind, op.path) == ("write-config", f"{PXE_CFG_DIR}/0A00020F")
+    assert "drift" in op.reason and op.old_content == before.content
+    assert op.content is not None and "PATH efi64" in op.content
+    apply_plan(plan, shares)
+    assert observe(shares).configs["0A00020F"].request_id == before.request_id
+    assert make_plan(desired({**BOXES[0], "firmware": "uefi"}), observe(shares)).empty
+
+
 def test_failure_retry_keeps_files_and_success_disarms(tmp_path: Path) -> None:
     from controller.io.apply import apply_plan
 

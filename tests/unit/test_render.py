@@ -61,6 +61,18 @@ def render(site: dict[str, Any], box: dict[str, Any], rid: str) -> str:
             {"name": "tb-lnx-07", "ip": "10.165.98.221", "action": "rescue"},
             "fedcba987654",
         ),
+        (
+            "static-backup-uefi.cfg",
+            SPEC_SITE,
+            {"name": "tb-uefi-02", "ip": "10.165.98.222", "action": "backup", "firmware": "uefi"},
+            "0123456789ab",
+        ),
+        (
+            "dhcp-restore-uefi-from-defaults.cfg",
+            {**DHCP_SITE, "defaults": {"firmware": "uefi"}},
+            {"name": "tb-uefi-03", "ip": "10.165.98.223", "action": "restore", "image": "latest"},
+            "a1b2c3d4e5f6",
+        ),
     ],
 )
 def test_rendered_config_matches_golden_file(
@@ -75,6 +87,30 @@ def test_rendering_is_deterministic_and_marked_managed() -> None:
     assert text == render(SPEC_SITE, box, "00000000abcd")
     assert parse_managed_header(text) == (True, "00000000abcd")
     assert "testbox-action-restore testbox-request=00000000abcd" in text
+
+
+def test_firmware_bios_by_default_box_overrides_site_default() -> None:
+    def firmware(defaults: dict[str, Any], box: dict[str, Any]) -> str:
+        site = {**SPEC_SITE, "defaults": defaults}
+        state = DesiredState.model_validate({"site": site, "boxes": [box]})
+        return state.effective_boxes()[0].firmware
+
+    box = {"name": "tb1", "ip": "10.0.0.1"}
+    assert firmware({}, box) == "bios"
+    assert firmware({"firmware": "uefi"}, box) == "uefi"
+    assert firmware({"firmware": "uefi"}, {**box, "firmware": "bios"}) == "bios"
+    assert firmware({}, {**box, "firmware": "uefi"}) == "uefi"
+    with pytest.raises(ValidationError, match="firmware"):
+        firmware({}, {**box, "firmware": "efi"})
+
+
+def test_uefi_config_differs_from_bios_only_in_the_module_path() -> None:
+    box = {"name": "tb1", "ip": "10.0.0.1", "action": "backup"}
+    bios = render(SPEC_SITE, box, "0123456789ab").splitlines()
+    uefi = render(SPEC_SITE, {**box, "firmware": "uefi"}, "0123456789ab").splitlines()
+    assert [(b, u) for b, u in zip(bios, uefi, strict=True) if b != u] == [
+        ("PATH bios", "PATH efi64")
+    ]
 
 
 def test_action_none_has_no_config() -> None:
