@@ -14,7 +14,13 @@ from controller.errors import ControllerError
 from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
 from controller.io.observe import check_markers
 from controller.io.shares import resolve_shares
-from controller.tools.lab import PXELINUX_FILE, SYSLINUX_BIOS_DIR, create_lab
+from controller.tools.lab import (
+    EFI_MODULES,
+    PXELINUX_FILE,
+    SYSLINUX_BIOS_DIR,
+    SYSLINUX_EFI_FILE,
+    create_lab,
+)
 from controller.tools.pxe_conf import pxe_conf
 from schema.desired import DesiredState
 
@@ -66,18 +72,29 @@ def init(
     syslinux_bios: Annotated[
         Path, typer.Option("--syslinux-bios", hidden=True, help="BIOS modules to copy.")
     ] = SYSLINUX_BIOS_DIR,
+    syslinux_efi: Annotated[
+        Path, typer.Option("--syslinux-efi", hidden=True, help="syslinux.efi to copy.")
+    ] = SYSLINUX_EFI_FILE,
 ) -> None:
     """Create a working lab for trying things: DIR/tftp, DIR/backup and DIR/desired.yaml."""
     if lab is None:
         raise ControllerError("init needs --lab DIR (the directory to create the lab in)")
-    report = create_lab(lab, force=force, pxelinux=pxelinux, syslinux_bios=syslinux_bios)
-    modules = sum(1 for p in report.written if p.parent.name == "bios")
-    shown = [p for p in report.written if p.parent.name != "bios"]
+    report = create_lab(
+        lab,
+        force=force,
+        pxelinux=pxelinux,
+        syslinux_bios=syslinux_bios,
+        syslinux_efi=syslinux_efi,
+    )
+    module_dirs = ["bios", *EFI_MODULES]
+    shown = [p for p in report.written if p.parent.name not in module_dirs]
     _say(f"created lab in {report.root}:")
     for path in shown:
         _say(f"  {path}")
-    if modules:
-        _say(f"  {report.root / 'tftp' / 'bios'}/ ({modules} PXELINUX BIOS modules)")
+    for directory in module_dirs:
+        modules = sum(1 for p in report.written if p.parent.name == directory)
+        if modules:
+            _say(f"  {report.root / 'tftp' / directory}/ ({modules} SYSLINUX {directory} modules)")
     for note in report.notes:
         _say(f"note: {note}")
     _say(f"next: testboxctl reconcile --dry-run -f {report.root / 'desired.yaml'}")

@@ -2,9 +2,12 @@
 
 A lab is the two shares as the real ones look (SPEC §2): `DIR/tftp` with PXELINUX and the
 local-boot `pxelinux.cfg/default`, `DIR/backup` with its `testbox-backup` marker, and
-`DIR/desired.yaml` pointing at both with a few sample boxes. The PXELINUX files come from
-Debian's `pxelinux` and `syslinux-common` packages when they are installed; without them the
-lab still works for testboxctl (it never reads them), only a box could not boot from it.
+`DIR/desired.yaml` pointing at both with a few sample boxes. The boot loaders are what the seed
+copies: `pxelinux.0` (Debian `pxelinux`) for BIOS boxes, `syslinux.efi` (`syslinux-efi`, the
+x86-64 one) for UEFI boxes, every `ldlinux.*` (`ldlinux.c32`, `.e32`, `.e64`) in the root and
+the `bios/`, `efi32/`, `efi64/` module directories (`syslinux-common`, `syslinux-efi`). A
+missing package is a note naming it; the lab still works for testboxctl (it never reads
+these files), only a box of that firmware could not boot from it.
 
 Every file is written atomically; an existing non-empty DIR is refused unless forced, and even
 forced only the lab's own files are rewritten (box directories and images are kept).
@@ -19,8 +22,14 @@ from onbox.atomic import atomic_write_bytes, atomic_write_text
 from schema.layout import BACKUP_MARKER, DEFAULT_CONFIG, DEFAULT_CONFIG_TEXT, PXE_CFG_DIR
 
 PXELINUX_FILE = Path("/usr/lib/PXELINUX/pxelinux.0")
+SYSLINUX_EFI_FILE = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
 SYSLINUX_BIOS_DIR = Path("/usr/lib/syslinux/modules/bios")
 LDLINUX = "ldlinux.c32"
+# Module directory beside bios/ → (its ldlinux, the Debian package shipping it).
+EFI_MODULES = {
+    "efi32": ("ldlinux.e32", "syslinux-efi"),
+    "efi64": ("ldlinux.e64", "syslinux-efi"),
+}
 LAB_DESIRED = "desired.yaml"
 
 SAMPLE_DESIRED = """\
@@ -58,27 +67,46 @@ def _copy(source: Path, target: Path, report: LabReport) -> None:
     report.written.append(target)
 
 
-def _copy_pxelinux(tftp: Path, pxelinux: Path, bios_dir: Path, report: LabReport) -> None:
-    """pxelinux.0 and ldlinux.c32 in the TFTP root, every BIOS module under bios/ (seed)."""
-    if pxelinux.is_file():
-        _copy(pxelinux, tftp / pxelinux.name, report)
+def _copy_loader(source: Path, tftp: Path, package: str, firmware: str, report: LabReport) -> None:
+    if source.is_file():
+        _copy(source, tftp / source.name, report)
     else:
         report.notes.append(
-            f"{pxelinux} not found (Debian package pxelinux not installed): the lab has no "
-            "pxelinux.0, so no box can boot from it; testboxctl itself works without it"
+            f"{source} not found (Debian package {package} not installed): the lab has no "
+            f"{source.name}, so no {firmware} box can boot from it; testboxctl itself works "
+            "without it"
         )
-    modules = sorted(p for p in bios_dir.glob("*") if p.is_file()) if bios_dir.is_dir() else []
+
+
+def _copy_modules(tftp: Path, source: Path, ldlinux: str, package: str, report: LabReport) -> None:
+    """One module directory under its own name, its ldlinux.* also in the TFTP root (seed)."""
+    modules = sorted(p for p in source.glob("*") if p.is_file()) if source.is_dir() else []
     if not modules:
         report.notes.append(
-            f"{bios_dir} not found (Debian package syslinux-common not installed): the lab has "
-            f"no {LDLINUX} and no bios/ modules"
+            f"{source} not found (Debian package {package} not installed): the lab has "
+            f"no {ldlinux} and no {source.name}/ modules"
         )
         return
-    (tftp / "bios").mkdir(exist_ok=True)
+    (tftp / source.name).mkdir(exist_ok=True)
     for module in modules:
-        _copy(module, tftp / "bios" / module.name, report)
-        if module.name == LDLINUX:
-            _copy(module, tftp / LDLINUX, report)
+        _copy(module, tftp / source.name / module.name, report)
+        if module.name == ldlinux:
+            _copy(module, tftp / ldlinux, report)
+
+
+def _copy_syslinux(
+    tftp: Path, pxelinux: Path, syslinux_efi: Path, bios_dir: Path, report: LabReport
+) -> None:
+    """pxelinux.0 and syslinux.efi, the ldlinux.* files in the root, bios/ efi32/ efi64/ (seed).
+
+    The EFI module directories are looked up beside `bios_dir` (Debian installs all three
+    under /usr/lib/syslinux/modules/).
+    """
+    _copy_loader(pxelinux, tftp, "pxelinux", "BIOS", report)
+    _copy_loader(syslinux_efi, tftp, "syslinux-efi", "UEFI", report)
+    _copy_modules(tftp, bios_dir, LDLINUX, "syslinux-common", report)
+    for name, (ldlinux, package) in EFI_MODULES.items():
+        _copy_modules(tftp, bios_dir.parent / name, ldlinux, package, report)
 
 
 def create_lab(
@@ -87,6 +115,7 @@ def create_lab(
     force: bool = False,
     pxelinux: Path = PXELINUX_FILE,
     syslinux_bios: Path = SYSLINUX_BIOS_DIR,
+    syslinux_efi: Path = SYSLINUX_EFI_FILE,
 ) -> LabReport:
     """Create (or with `force`, refresh) the lab at `root`; raise ControllerError if in the way."""
     root = Path(root)
@@ -104,7 +133,7 @@ def create_lab(
             directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(tftp / PXE_CFG_DIR / DEFAULT_CONFIG, DEFAULT_CONFIG_TEXT)
         report.written.append(tftp / PXE_CFG_DIR / DEFAULT_CONFIG)
-        _copy_pxelinux(tftp, pxelinux, syslinux_bios, report)
+        _copy_syslinux(tftp, pxelinux, syslinux_efi, syslinux_bios, report)
         atomic_write_bytes(backup / BACKUP_MARKER, b"")
         report.written.append(backup / BACKUP_MARKER)
         desired = root / LAB_DESIRED

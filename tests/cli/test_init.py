@@ -12,6 +12,8 @@ from tests.cli.runner import run_cli
 REPO = Path(__file__).resolve().parents[2]
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
 BIOS = Path("/usr/lib/syslinux/modules/bios")
+SYSLINUX_EFI = Path("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi")
+EFI64 = Path("/usr/lib/syslinux/modules/efi64")
 
 
 def test_init_creates_shares_markers_and_a_desired_file_that_reconciles(tmp_path: Path) -> None:
@@ -44,6 +46,25 @@ def test_init_copies_pxelinux_files_from_the_debian_packages(tmp_path: Path) -> 
     )
 
 
+@pytest.mark.skipif(
+    not SYSLINUX_EFI.is_file() or not EFI64.is_dir(), reason="syslinux-efi not installed"
+)
+def test_init_copies_the_uefi_loader_and_modules_as_the_seed_does(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    run = run_cli("init", "--lab", lab)
+    assert run.returncode == 0, run.stderr
+    tftp = lab / "tftp"
+    assert (tftp / "syslinux.efi").read_bytes() == SYSLINUX_EFI.read_bytes()
+    for directory, ldlinux in (("efi64", "ldlinux.e64"), ("efi32", "ldlinux.e32")):
+        source = EFI64.parent / directory
+        assert (tftp / ldlinux).read_bytes() == (source / ldlinux).read_bytes()
+        assert sorted(p.name for p in (tftp / directory).iterdir()) == sorted(
+            p.name for p in source.iterdir() if p.is_file()
+        )
+        assert f"{directory}/ (" in run.stdout
+    assert "not installed" not in run.stdout
+
+
 def test_init_says_so_when_pxelinux_is_not_installed(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
     run = run_cli(
@@ -54,11 +75,17 @@ def test_init_says_so_when_pxelinux_is_not_installed(tmp_path: Path) -> None:
         tmp_path / "missing" / "pxelinux.0",
         "--syslinux-bios",
         tmp_path / "missing" / "bios",
+        "--syslinux-efi",
+        tmp_path / "missing" / "syslinux.efi",
     )
     assert run.returncode == 0, run.stderr
     assert "Debian package pxelinux not installed" in run.stdout
     assert "Debian package syslinux-common not installed" in run.stdout
+    assert "Debian package syslinux-efi not installed" in run.stdout
+    assert "no UEFI box can boot" in run.stdout
+    assert "no ldlinux.e64 and no efi64/ modules" in run.stdout
     assert not (lab / "tftp" / "pxelinux.0").exists()
+    assert not (lab / "tftp" / "syslinux.efi").exists()
     assert (lab / "tftp" / "pxelinux.cfg" / "default").is_file()
 
 
