@@ -15,6 +15,7 @@ from schema.types import (
     Action,
     DiskName,
     ExportPath,
+    FreeSpace,
     Hostname,
     ImageRef,
     IPv4,
@@ -74,6 +75,8 @@ class Defaults(ContractModel):
     retention: Retention = Retention(keep_last=3)
     max_attempts: int = Field(default=3, ge=1, le=100)
     firmware: Firmware = "bios"
+    # raw: byte-exact, OS independent; skip: store only blocks a known filesystem uses.
+    free_space: FreeSpace = "raw"
 
 
 class Site(ContractModel):
@@ -96,6 +99,7 @@ class Box(ContractModel):
     retention: Retention | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     firmware: Firmware | None = None
+    free_space: FreeSpace | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -119,6 +123,7 @@ class EffectiveBox(ContractModel):
     retention: Retention
     max_attempts: int
     firmware: Firmware = "bios"
+    free_space: FreeSpace = "raw"
 
 
 class DesiredState(ContractModel):
@@ -147,6 +152,7 @@ class DesiredState(ContractModel):
             retention=box.retention or d.retention,
             max_attempts=box.max_attempts or d.max_attempts,
             firmware=box.firmware or d.firmware,
+            free_space=box.free_space or d.free_space,
         )
 
     def effective_boxes(self) -> list[EffectiveBox]:

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from schema.base import ContractModel
-from schema.types import DiskName, ImageId, IPv4
+from schema.types import DiskName, FreeSpace, ImageId, IPv4
 
 
 class ImageDisk(ContractModel):
@@ -27,3 +27,5 @@ class ImageInfo(ContractModel):
     created: datetime
     kind: Literal["chunked", "legacy"] = "chunked"
     disks: list[ImageDisk] = Field(default_factory=list)
+    # The policy the backup ran with; images made before the field existed are raw.
+    free_space: FreeSpace = "raw"

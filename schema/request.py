@@ -17,6 +17,7 @@ from schema.desired import EffectiveBox
 from schema.types import (
     ArmableAction,
     DiskName,
+    FreeSpace,
     Hostname,
     ImageId,
     ImageRef,
@@ -45,6 +46,9 @@ def request_id(box: EffectiveBox) -> str | None:
         "image": box.image,
         "request": box.request,
     }
+    # Only when not the default, so every request id made before the field existed stays.
+    if box.free_space != "raw":
+        defining["free_space"] = box.free_space
     canonical = json.dumps(defining, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -64,6 +68,8 @@ class Request(ContractModel):
     # Which revision of the desired state armed this request (SPEC §8). Not part of the request
     # id: a new commit that changes nothing for a box is not a new request.
     revision: Revision | None = None
+    # How a backup treats free blocks (a restore follows what the image records).
+    free_space: FreeSpace = "raw"
 
     @classmethod
     def for_box(cls, box: EffectiveBox, revision: str | None = None) -> "Request":
@@ -80,6 +86,7 @@ class Request(ContractModel):
             token=box.request,
             max_attempts=box.max_attempts,
             revision=revision,
+            free_space=box.free_space,
         )
 
 
@@ -93,6 +100,8 @@ class DiskFigures(ContractModel):
     bytes_stored: int = Field(default=0, ge=0)
     bytes_written: int = Field(default=0, ge=0)
     bytes_skipped: int = Field(default=0, ge=0)
+    # Bytes no filesystem used (free_space: skip): neither read, stored nor written.
+    bytes_free: int = Field(default=0, ge=0)
 
 
 class Attempt(ContractModel):

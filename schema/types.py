@@ -13,6 +13,8 @@ from pydantic import AfterValidator, StringConstraints
 
 Action = Literal["none", "backup", "backup-again", "restore", "refresh-info", "rescue"]
 ArmableAction = Literal["backup", "backup-again", "restore", "refresh-info", "rescue"]
+# How a backup treats blocks no filesystem uses (SPEC §4): image them (raw) or skip them.
+FreeSpace = Literal["raw", "skip"]
 ACTIONS: tuple[str, ...] = ("none", "backup", "backup-again", "restore", "refresh-info", "rescue")
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")

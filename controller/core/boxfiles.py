@@ -13,10 +13,13 @@ def request_json_text(request: Request) -> str:
     """`request.json`: the model's fields in declaration order, two-space indent, final newline.
 
     Without a known revision the `revision` key is left out, so a lab run without git writes
-    the same bytes as before provenance existed.
+    the same bytes as before provenance existed; `free_space` likewise appears only when it is
+    not the default (raw), so request files armed before the field existed still match.
     """
-    exclude = {"revision"} if request.revision is None else None
-    return request.model_dump_json(indent=2, exclude=exclude) + "\n"
+    exclude = {"revision"} if request.revision is None else set()
+    if request.free_space == "raw":
+        exclude.add("free_space")
+    return request.model_dump_json(indent=2, exclude=exclude or None) + "\n"
 
 
 def request_in_place(old_text: str | None, request: Request) -> bool:

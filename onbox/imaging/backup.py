@@ -5,11 +5,17 @@ without storing them, hash the rest, take a lease on the id (gc protocol, docs/i
 skip chunks the store already has, compress and store the others. Manifests are written when
 every disk is done, the commit record last: an interrupted backup leaves no image and never
 touches earlier ones. Memory is bounded by the in-flight window (2 x workers chunks).
+
+With `free_space: skip` a disk comes with its used ranges (onbox.imaging.usedmap): chunks with
+no used byte are not read (the reader skips them) and are recorded as free; in partly used
+chunks the free bytes are zeroed before hashing, so garbage left by deleted files neither
+costs space nor spoils dedup. The manifest keeps the ranges; restore writes only those.
 """
 
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,9 +26,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from onbox.errors import ImagingError
 from onbox.imaging import codec
-from onbox.imaging.disks import Reader, chunks, disk_size
+from onbox.imaging.disks import Reader, chunks, disk_size, read_exactly
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.usedmap import chunk_ranges, keep_only, map_disk
 from onbox.store.base import ImageStore, Lease
 from onbox.store.records import (
     DEFAULT_CHUNK_SIZE,
@@ -32,15 +39,22 @@ from onbox.store.records import (
     new_image_id,
 )
 from schema.request import DiskFigures
-from schema.types import DiskName, IPv4
+from schema.types import DiskName, FreeSpace, IPv4
 
 
 @dataclass(frozen=True)
 class DiskStream:
-    """A disk to back up: how to read it, and its size when known (for progress)."""
+    """A disk to back up: how to read it, and its size when known (for progress).
+
+    `used`: the disk's used ranges (free_space: skip; needs `size`), None to image every byte;
+    `skip(n)`: move the reader n bytes on without reading (else free chunks are read and
+    dropped).
+    """
 
     read: Reader
     size: int | None
+    used: list[tuple[int, int]] | None = None
+    skip: Callable[[int], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class _DiskResult:
     figures: DiskFigures
     stored_bytes: int  # compressed size of the disk's distinct chunks
     zero_chunks: int = 0
+    free_chunks: int = 0
 
 
 def backup_disks(
@@ -73,6 +88,7 @@ def backup_disks(
     workers: int | None = None,
     level: int = codec.DEFAULT_LEVEL,
     now: datetime | None = None,
+    free_space: FreeSpace = "raw",
 ) -> BackupReport:
     """Back up `disks` (disk name → block device or file) as one committed image."""
     if not disks:
@@ -85,7 +101,8 @@ def backup_disks(
                 f = stack.enter_context(open(path, "rb", buffering=0))
             except OSError as exc:
                 raise ImagingError(f"cannot read disk {name} ({path}): {exc.strerror}") from None
-            streams[name] = DiskStream(f.read, size)
+            used = map_disk(path, size).used if free_space == "skip" else None
+            streams[name] = DiskStream(f.read, size, used, _seeker(f.fileno()))
         return backup_streams(
             store,
             box_ip,
@@ -95,7 +112,12 @@ def backup_disks(
             workers=workers,
             level=level,
             now=now,
+            free_space=free_space,
         )
+
+
+def _seeker(fd: int) -> Callable[[int], object]:
+    return lambda n: os.lseek(fd, n, os.SEEK_CUR)
 
 
 def backup_streams(
@@ -109,6 +131,7 @@ def backup_streams(
     level: int = codec.DEFAULT_LEVEL,
     now: datetime | None = None,
     on_chunk: Callable[[str, int], None] | None = None,
+    free_space: FreeSpace = "raw",
 ) -> BackupReport:
     """The engine behind `backup_disks`, on readers (a disk, a decompressing legacy stream).
 
@@ -150,9 +173,18 @@ def backup_streams(
                     zero_chunks=result.zero_chunks,
                     stored_bytes=result.stored_bytes,
                     manifest_sha256=digest,
+                    free_chunks=result.free_chunks,
                 )
             )
-        store.commit(CommitRecord(id=image_id, box_ip=box_ip, created=created, disks=commit_disks))
+        store.commit(
+            CommitRecord(
+                id=image_id,
+                box_ip=box_ip,
+                created=created,
+                disks=commit_disks,
+                free_space=free_space,
+            )
+        )
     finally:
         lease.release()
     return BackupReport(
@@ -191,8 +223,13 @@ def _backup_disk(
     claimed: set[str] = set()
     claim_lock = threading.Lock()
 
-    def store_chunk(data: bytes) -> tuple[str | None, int, int, int]:
+    def store_chunk(item: _Chunk) -> tuple[str | None, int, int, int]:
         """(chunk id or None for zeros, length, bytes newly stored, stored size if first seen)."""
+        data, length, used = item
+        if data is None:
+            return None, length, 0, 0  # free: nothing was read
+        if used is not None:
+            data = keep_only(data, used)
         if codec.is_zero(data):
             return None, len(data), 0, 0
         cid = codec.chunk_id(data)
@@ -214,9 +251,10 @@ def _backup_disk(
     tracker = Tracker(f"backup {name}", stream.size, progress)
     ids: list[str | None] = []
     size = stored_new = stored_distinct = zero = 0
+    items = _chunks(stream, name, chunk_size)
     try:
         for index, (cid, length, new, distinct) in enumerate(
-            bounded_map(pool, store_chunk, chunks(stream.read, chunk_size), 2 * workers)
+            bounded_map(pool, store_chunk, items, 2 * workers)
         ):
             ids.append(cid)
             size += length
@@ -234,6 +272,53 @@ def _backup_disk(
             f"disk {name} changed while it was read: {size} bytes read, {stream.size} expected"
         )
     tracker.finish()
-    manifest = DiskManifest(disk=name, size=size, chunk_size=chunk_size, chunks=ids)
-    figures = DiskFigures(disk=name, size=size, bytes_read=size, bytes_stored=stored_new)
-    return _DiskResult(manifest, figures, stored_distinct, zero)
+    manifest = DiskManifest(
+        disk=name,
+        size=size,
+        chunk_size=chunk_size,
+        chunks=ids,
+        free_space="raw" if stream.used is None else "skip",
+        used=stream.used,
+    )
+    free = manifest.free_bytes()
+    free_chunks = sum(1 for i in range(len(ids)) if manifest.chunk_used(i) == [])
+    unread = sum(manifest.chunk_length(i) for i in range(len(ids)) if manifest.chunk_used(i) == [])
+    figures = DiskFigures(
+        disk=name,
+        size=size,
+        bytes_read=size - unread,
+        bytes_stored=stored_new,
+        bytes_free=free,
+    )
+    return _DiskResult(manifest, figures, stored_distinct, zero - free_chunks, free_chunks)
+
+
+# (bytes, or None for a free chunk that was not read; length; used ranges in it, None = raw)
+_Chunk = tuple[bytes | None, int, list[tuple[int, int]] | None]
+
+
+def _chunks(stream: DiskStream, name: str, chunk_size: int) -> Iterator[_Chunk]:
+    """The disk's chunks in order; with a used map, free chunks are skipped, not read."""
+    if stream.used is None:
+        for data in chunks(stream.read, chunk_size):
+            yield data, len(data), None
+        return
+    if stream.size is None:
+        raise ImagingError(f"disk {name}: a used-block map needs the disk's size")
+    for offset in range(0, stream.size, chunk_size):
+        length = min(chunk_size, stream.size - offset)
+        used = chunk_ranges(stream.used, offset, length)
+        if not used:
+            if stream.skip is not None:
+                stream.skip(length)
+            else:
+                read_exactly(stream.read, length)
+            yield None, length, used
+            continue
+        data = read_exactly(stream.read, length)
+        if len(data) != length:
+            raise ImagingError(
+                f"disk {name} changed while it was read: it ended at byte {offset + len(data)}"
+                f" of {stream.size}"
+            )
+        yield data, length, used

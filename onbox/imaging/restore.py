@@ -8,6 +8,10 @@ While writing, on worker threads: each chunk is checked again after decompressio
 target's bytes at that offset are read and compared, and only differing chunks are written
 (so restoring the same image twice writes nothing the second time). Bytes beyond the image on
 a larger target are left as they are.
+
+An image made with `free_space: skip` names its used ranges: only those are compared and
+written; free chunks are neither fetched nor touched, so whatever the target holds there stays
+(the filesystem does not use those blocks).
 """
 
 import os
@@ -22,6 +26,7 @@ from onbox.imaging import codec
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.usedmap import keep_only
 from onbox.imaging.verify import check_chunks
 from onbox.store.base import ImageStore
 from onbox.store.records import DiskManifest
@@ -111,16 +116,24 @@ def _restore_disk(
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
         raise ImagingError(f"cannot open {path} for writing: {exc.strerror}") from None
-    tracker = Tracker(f"restore {manifest.disk}", manifest.size, progress)
+    free = manifest.free_bytes()
+    tracker = Tracker(f"restore {manifest.disk}", manifest.size - free, progress)
 
     def put(index: int) -> tuple[int, int, int]:
         """(compressed bytes read, bytes written, bytes skipped) for one chunk."""
         cid = manifest.chunks[index]
         length = manifest.chunk_length(index)
         offset = index * manifest.chunk_size
+        used = manifest.chunk_used(index)  # None: the whole chunk (raw)
+        if used == []:
+            return 0, 0, 0  # free space: not read, not written
         current = os.pread(fd, length, offset)
+        if used is not None:
+            # Only the used bytes are the image's; the rest of the target may hold anything.
+            current = keep_only(current, used)
+            length = sum(end - start for start, end in used)
         if cid is None:
-            expected, read = codec.zeros(length), 0
+            expected, read = codec.zeros(len(current)), 0
         else:
             # Hashing what the disk holds is cheaper than fetching and decompressing the
             # chunk; an unchanged disk is recognised without reading the store. (A zeroed
@@ -129,17 +142,18 @@ def _restore_disk(
                 return 0, 0, length
             blob = store.get_chunk(cid)
             what = f"{box_ip} image {image_id} disk {manifest.disk} offset {offset}"
-            expected, read = codec.checked(blob, cid, length, what), len(blob)
+            expected, read = codec.checked(blob, cid, len(current), what), len(blob)
         if current == expected:
             return read, 0, length
         view = memoryview(expected)
-        done = 0
-        while done < length:
-            done += os.pwrite(fd, view[done:], offset + done)
+        for start, end in used or [(0, len(view))]:
+            done = start
+            while done < end:
+                done += os.pwrite(fd, view[done:end], offset + done)
         # Start writeback of this chunk now (Linux: FADV_DONTNEED on dirty pages queues them for
         # writing without waiting), so the disk works while later chunks are decompressed and
         # the final fsync has little left to wait for.
-        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(fd, offset, len(view), os.POSIX_FADV_DONTNEED)
         return read, length, 0
 
     read = written = skipped = 0
@@ -167,4 +181,5 @@ def _restore_disk(
         bytes_read=read,
         bytes_written=written,
         bytes_skipped=skipped,
+        bytes_free=free,
     )

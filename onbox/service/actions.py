@@ -11,7 +11,8 @@ logs (a line at most every PROGRESS_INTERVAL seconds per disk, and one when a di
 """
 
 import errno
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from onbox.imaging.backup import DiskStream, backup_streams
 from onbox.imaging.disks import Reader, disk_size
 from onbox.imaging.progress import LogProgress
 from onbox.imaging.restore import restore_image
+from onbox.imaging.usedmap import map_disk
 from onbox.service.logs import SessionLog
 from onbox.store import open_store
 from schema.request import DiskFigures, Request
@@ -61,8 +63,17 @@ def run_action(
         for name, path in disks.items():
             size = disk_size(path)
             f = stack.enter_context(open(path, "rb", buffering=0))
-            streams[name] = DiskStream(sized_reader(f.read, size), size)
-        backed_up = backup_streams(store, request.ip, streams, progress=progress)
+            used = None
+            if request.free_space == "skip":
+                disk_map = map_disk(path, size)
+                for note in disk_map.notes:
+                    log.info(f"{name}: {note}")
+                used = disk_map.used
+            skip = _seeker(f.fileno())
+            streams[name] = DiskStream(sized_reader(f.read, size), size, used, skip)
+        backed_up = backup_streams(
+            store, request.ip, streams, progress=progress, free_space=request.free_space
+        )
     return ActionReport(image_id=backed_up.image_id, disks=list(backed_up.disks))
 
 
@@ -85,6 +96,11 @@ def sized_reader(read: Reader, size: int) -> Reader:
         return data
 
     return checked
+
+
+def _seeker(fd: int) -> Callable[[int], object]:
+    """Skip free chunks without reading them (free_space: skip)."""
+    return lambda n: os.lseek(fd, n, os.SEEK_CUR)
 
 
 def _describe(disks: Mapping[str, Path]) -> str:

@@ -7,16 +7,18 @@ is detected, and it is written last: a directory under `images/` without `commit
 interrupted backup, never an image.
 """
 
+import bisect
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from schema.base import ContractModel
 from schema.image import ImageDisk, ImageInfo
-from schema.types import DiskName, ImageId, IPv4
+from schema.types import DiskName, FreeSpace, ImageId, IPv4
 
 RECORD_FORMAT: Literal[1] = 1
 COMMIT_FILE = "commit.json"
@@ -36,6 +38,23 @@ def is_chunk_id(value: str) -> bool:
     return bool(CHUNK_ID.match(value))
 
 
+def chunk_ranges(
+    used: Sequence[tuple[int, int]], offset: int, length: int
+) -> list[tuple[int, int]]:
+    """The parts of sorted, disjoint `used` ranges within [offset, offset+length), relative."""
+    end = offset + length
+    index = bisect.bisect_right(used, (offset, offset))
+    if index and used[index - 1][1] > offset:
+        index -= 1  # the range before starts earlier but reaches into this one
+    out: list[tuple[int, int]] = []
+    while index < len(used) and used[index][0] < end:
+        start, stop = used[index]
+        if stop > offset:
+            out.append((max(start, offset) - offset, min(stop, end) - offset))
+        index += 1
+    return out
+
+
 class DiskManifest(ContractModel):
     """`<ip>/images/<id>/<disk>.manifest.json`: the disk as an ordered list of chunk ids."""
 
@@ -45,6 +64,29 @@ class DiskManifest(ContractModel):
     chunk_size: int = Field(gt=0)
     # One entry per chunk; None = all zeros (never stored). The last chunk may be short.
     chunks: list[str | None]
+    # free_space: skip with a used-block map: the byte ranges [start, end) that were imaged
+    # (sorted, disjoint); bytes outside them were free, are stored as zeros and need not be
+    # restored. None (raw, and every manifest made before the field existed): all bytes count.
+    free_space: FreeSpace = "raw"
+    used: list[tuple[int, int]] | None = None
+
+    @model_validator(mode="after")
+    def _used_ranges(self) -> "DiskManifest":
+        if self.used is None:
+            if self.free_space == "skip":
+                raise ValueError("free_space skip needs its used ranges")
+            return self
+        if self.free_space != "skip":
+            raise ValueError("used ranges only with free_space skip")
+        position = 0
+        for start, end in self.used:
+            if not position <= start < end <= self.size:
+                raise ValueError(f"used range [{start}, {end}) out of order or beyond the disk")
+            position = end + 1  # merged: touching ranges would have been one
+        for index, cid in enumerate(self.chunks):
+            if cid is not None and not self.chunk_used(index):
+                raise ValueError(f"chunk {index}: stored although no byte of it is used")
+        return self
 
     @field_validator("chunks")
     @classmethod
@@ -60,6 +102,15 @@ class DiskManifest(ContractModel):
     def chunk_length(self, index: int) -> int:
         return min(self.chunk_size, self.size - index * self.chunk_size)
 
+    def chunk_used(self, index: int) -> list[tuple[int, int]] | None:
+        """Used ranges of chunk `index`, relative to its start; None = all of it (raw)."""
+        if self.used is None:
+            return None
+        return chunk_ranges(self.used, index * self.chunk_size, self.chunk_length(index))
+
+    def free_bytes(self) -> int:
+        return 0 if self.used is None else self.size - sum(e - s for s, e in self.used)
+
     def stored_ids(self) -> set[str]:
         return {c for c in self.chunks if c is not None}
 
@@ -73,6 +124,8 @@ class CommitDisk(ContractModel):
     # Compressed bytes of this disk's distinct chunks as stored (shared chunks counted too).
     stored_bytes: int = Field(ge=0)
     manifest_sha256: str
+    # Chunks with no used block (free_space: skip): neither read nor stored.
+    free_chunks: int = Field(default=0, ge=0)
 
 
 class CommitRecord(ContractModel):
@@ -83,6 +136,7 @@ class CommitRecord(ContractModel):
     box_ip: IPv4
     created: datetime
     disks: list[CommitDisk]
+    free_space: FreeSpace = "raw"  # the policy the backup ran with (old records: raw)
 
     def info(self) -> ImageInfo:
         return ImageInfo(
@@ -93,4 +147,5 @@ class CommitRecord(ContractModel):
             disks=[
                 ImageDisk(disk=d.disk, size=d.size, stored_bytes=d.stored_bytes) for d in self.disks
             ],
+            free_space=self.free_space,
         )

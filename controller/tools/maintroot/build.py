@@ -58,6 +58,7 @@ PACKAGES = (
     "dmidecode",
     "fdisk",
     "zip",
+    "partclone",  # used-block maps for free_space: skip (onbox.imaging.usedmap)
 )
 
 Log = Callable[[str], None]
