@@ -14,6 +14,9 @@ DEFAULT_CONFIG = "default"
 PXELINUX_BOOTFILE = "pxelinux.0"
 MANAGED_MARKER = "# managed-by: testboxctl"
 REQUEST_COMMENT = "# request: "
+# A one-box override (`testboxctl pxe-conf`): the overriding box, as canonical JSON, in the
+# managed config itself (docs/contract.md, "Overrides").
+OVERRIDE_COMMENT = "# override: "
 DEFAULT_CONFIG_TEXT = "PATH bios\nDEFAULT local-boot\nLABEL local-boot\nLOCALBOOT 0\n"
 
 # Backup share

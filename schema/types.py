@@ -38,6 +38,15 @@ def _ipv4(value: str) -> str:
     return value
 
 
+def is_ipv4(value: str) -> bool:
+    """Whether `value` is what `IPv4` accepts (canonical dotted decimal): the one IPv4 rule."""
+    try:
+        _ipv4(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _hostname(value: str) -> str:
     """RFC 1123 host name; box names also become file names on the backup share."""
     if not value or len(value) > 253:

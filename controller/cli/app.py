@@ -21,3 +21,8 @@ def print_table(table: RenderableType) -> None:
     """Print a table; piped or captured output gets its natural width, not rich's 80 columns."""
     out = console if console.is_terminal else Console(file=console.file, width=200, highlight=False)
     out.print(table)
+
+
+def warn(text: str) -> None:
+    """`testboxctl: warning: ...` on stderr: the one warning format of every command."""
+    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)

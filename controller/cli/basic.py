@@ -6,13 +6,16 @@ from typing import Annotated
 
 import typer
 
-from controller.cli.app import app, console, console_err
-from controller.cli.options import BackupRootOpt, DesiredFileOpt, TftpRootOpt
-from controller.cli.reconcile import LockTimeoutOpt
+from controller.cli.app import app, console, warn
+from controller.cli.options import (
+    LOCK_TIMEOUT,
+    BackupRootOpt,
+    DesiredFileOpt,
+    LockTimeoutOpt,
+    TftpRootOpt,
+)
 from controller.desired.load import load_desired
 from controller.errors import ControllerError
-from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
-from controller.io.observe import check_markers
 from controller.io.shares import resolve_shares
 from controller.tools.lab import (
     EFI_MODULES,
@@ -23,10 +26,6 @@ from controller.tools.lab import (
 )
 from controller.tools.pxe_conf import pxe_conf
 from schema.desired import DesiredState
-
-
-def _warn(text: str) -> None:
-    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
 
 
 def _say(text: str) -> None:
@@ -120,29 +119,38 @@ def pxe_conf_command(  # noqa: PLR0917  (typer maps parameters to options)
     image: Annotated[
         str | None, typer.Option("--image", help="Image to restore (default: latest).")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace or remove a config not written by testboxctl.")
-    ] = False,
-    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
-    """Arm one box for ACTION now (or disarm it with none), like the seed's testbox-pxe-conf.sh."""
+    """Arm one box for ACTION now (none disarms), like the seed's testbox-pxe-conf.sh.
+
+    A one-box override through the planner: it lasts until its request is done, then the
+    desired file rules the box again.
+    """
     loaded = load_desired(file)
     shares = resolve_shares(loaded, tftp_root, backup_root)
-    check_markers(shares)  # before the lock: never write a lock file into an empty mount point
-    with share_lock(
-        shares.backup,
-        f"testboxctl pxe-conf {ip_or_name} {action}",
-        timeout=lock_timeout,
-        warn=_warn,
-    ):
-        report = pxe_conf(
-            loaded.state, shares, ip_or_name, action, token=request, image=image, force=force
-        )
-    for line in report.done:
+    report = pxe_conf(
+        loaded.state,
+        shares,
+        ip_or_name,
+        action,
+        token=request,
+        image=image,
+        lock_timeout=lock_timeout,
+        warn=warn,
+    )
+    for line in report.applied:
         _say(line)
-    if report.request_id is not None:
-        _say(
-            f"{report.box.name} ({report.box.ip}) armed for {report.box.action}, request "
-            f"{report.request_id}; reboot the box. Note: the next reconcile converges the box "
-            "back to the desired state."
-        )
+    for line in report.conflicts:
+        warn(f"skipped (changed since observed; run pxe-conf again): {line}")
+    box = report.box
+    if box.action == "none":
+        if not report.applied:
+            _say(f"no managed PXE config for {box.name} ({box.ip}): nothing to do")
+        return
+    if not report.applied:
+        _say(f"{box.name} ({box.ip}) already armed for {box.action}: nothing to do")
+    _say(
+        f"{box.name} ({box.ip}) armed for {box.action}, request {report.request_id or '-'}; "
+        "reboot the box. The override lasts until the request is done; then reconcile "
+        "converges the box back to the desired state."
+    )

@@ -16,11 +16,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from controller.cli.app import app, console, console_err, print_table
-from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt
+from controller.cli.app import app, console, print_table, warn
+from controller.cli.options import (
+    LOCK_TIMEOUT,
+    BackupRootOpt,
+    DesiredFileOpt,
+    JsonOpt,
+    LockTimeoutOpt,
+)
 from controller.desired.load import load_desired
 from controller.errors import ControllerError, ShareError
-from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.io.lock import share_lock
 from controller.io.shares import BACKUP_ROOT_ENV
 from onbox.errors import IntegrityError
 from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
@@ -31,10 +37,6 @@ from onbox.store import open_store
 from onbox.store.fs import FilesystemStore
 from schema.image import ImageInfo
 from schema.layout import BACKUP_MARKER
-
-
-def _warn(text: str) -> None:
-    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
 
 
 def _store(file: Path | None, backup_root: str | None) -> FilesystemStore:
@@ -170,16 +172,14 @@ def gc(
             "--grace", min=0, help="Keep unreferenced chunks younger than this many seconds."
         ),
     ] = DEFAULT_GRACE,
-    lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the share lock.")
-    ] = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Remove chunks no image references (safe while backups run on boxes)."""
     store = _store(file, backup_root)
     if dry_run:
         report = collect_garbage(store, dry_run=True, grace=grace)
     else:
-        with share_lock(store.root, "testboxctl gc", timeout=lock_timeout, warn=_warn):
+        with share_lock(store.root, "testboxctl gc", timeout=lock_timeout, warn=warn):
             report = collect_garbage(store, dry_run=False, grace=grace)
     young = f", {report.young} unreferenced but younger than {grace:.0f}s kept"
     leased = f", {report.leased} leased by running backups" if report.leased else ""
@@ -207,15 +207,13 @@ def import_legacy_command(
     box: Annotated[str, typer.Argument(metavar="BOX-IP", help="The box whose sdX.gz to import.")],
     file: DesiredFileOpt = None,
     backup_root: BackupRootOpt = None,
-    lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for the share lock.")
-    ] = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Move a box's legacy gz image into the store (the gz is renamed to *.imported)."""
     store = _store(file, backup_root)
     ip = _box(box)
     assert ip is not None
-    with share_lock(store.root, f"testboxctl import-legacy {ip}", timeout=lock_timeout, warn=_warn):
+    with share_lock(store.root, f"testboxctl import-legacy {ip}", timeout=lock_timeout, warn=warn):
         report = import_legacy(store, ip, progress=_progress())
     disks = ", ".join(f"{d.disk} {human_bytes(d.size)}" for d in report.disks)
     console.print(

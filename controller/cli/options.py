@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT
+
 DesiredFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -36,3 +38,13 @@ JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print machine-readable JSON instead of text."),
 ]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        min=0,
+        help="Seconds to wait for a lock held by another run before giving up (exit 1).",
+    ),
+]
+# The default of every --lock-timeout, for the commands' signatures.
+LOCK_TIMEOUT = DEFAULT_LOCK_TIMEOUT

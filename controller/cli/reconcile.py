@@ -1,9 +1,9 @@
 """`reconcile`, `apply PLAN`, `status` and `unlock`: the commands that observe and converge.
 
-Flow of `reconcile`: load the desired state → resolve the shares → check their markers (before
-anything else, so an unmounted share changes nothing, not even a lock file) → [take the lock]
-→ observe → plan → show the plan → [apply]. `--dry-run` never takes the lock and never calls
-apply; it exits 2 when the plan has changes, 0 when in sync (SPEC §5).
+Flow of `reconcile`: load the desired state → resolve the shares → the run sequence of
+`controller.io.run` (markers → [lock] → observe → plan → show → [apply]). `--dry-run` never
+takes the lock and never calls apply; it exits 2 when the plan has changes, 0 when in sync
+(docs/contract.md, "Exit codes").
 """
 
 import os
@@ -15,9 +15,15 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from controller.cli.app import app, console, console_err, print_table
-from controller.cli.options import BackupRootOpt, DesiredFileOpt, JsonOpt, TftpRootOpt
-from controller.core.plan import make_plan
+from controller.cli.app import app, console, console_err, print_table, warn
+from controller.cli.options import (
+    LOCK_TIMEOUT,
+    BackupRootOpt,
+    DesiredFileOpt,
+    JsonOpt,
+    LockTimeoutOpt,
+    TftpRootOpt,
+)
 from controller.core.render_markdown import render_plan_markdown
 from controller.core.render_plan import plan_json, render_plan_text
 from controller.core.status import StatusReport, box_states
@@ -25,11 +31,12 @@ from controller.core.status_view import page_view, render_prometheus
 from controller.core.store_totals import store_totals
 from controller.desired.load import load_desired
 from controller.desired.revision import REVISION_ENV, resolve_revision
-from controller.errors import ControllerError, StalePlan
-from controller.io.apply import ApplyReport, apply_plan
-from controller.io.lock import DEFAULT_LOCK_TIMEOUT, break_lock, share_lock
-from controller.io.observe import check_markers, observe
-from controller.io.shares import Shares, resolve_shares
+from controller.errors import ControllerError
+from controller.io import run
+from controller.io.apply import ApplyReport
+from controller.io.lock import break_lock
+from controller.io.observe import observe
+from controller.io.shares import resolve_shares
 from controller.io.store_usage import store_usage
 from controller.tools.status_page import write_status_page
 from onbox.atomic import atomic_write_text
@@ -64,14 +71,6 @@ RevisionOpt = Annotated[
         show_default=False,
     ),
 ]
-LockTimeoutOpt = Annotated[
-    float,
-    typer.Option(
-        "--lock-timeout",
-        min=0,
-        help="Seconds to wait for a lock held by another run before giving up (exit 1).",
-    ),
-]
 
 
 def _say(text: str) -> None:
@@ -79,10 +78,6 @@ def _say(text: str) -> None:
     # seconds, and this output is already laid out (and must not be wrapped).
     console.file.write(text)
     console.file.flush()
-
-
-def _warn(text: str) -> None:
-    console_err.print(f"testboxctl: warning: {text}", markup=False, highlight=False)
 
 
 def _show(plan: Plan, as_json: bool, markdown: bool = False) -> None:
@@ -101,7 +96,7 @@ def _save(plan: Plan, out: Path) -> None:
 
 def _applied(report: ApplyReport, as_json: bool) -> None:
     for op in report.conflicts:
-        _warn(
+        warn(
             f"skipped {op.kind} {op.share}:{op.path}: the file changed since it was observed "
             "(a box finishing, a hand edit); run reconcile again"
         )
@@ -124,7 +119,7 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
     as_json: JsonOpt = False,
     out: OutOpt = None,
     allow_empty: AllowEmptyOpt = False,
-    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
     markdown: MarkdownOpt = False,
     revision: RevisionOpt = None,
 ) -> None:
@@ -134,20 +129,26 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
     loaded = load_desired(file)
     rev = resolve_revision(revision, loaded.sources)
     shares = resolve_shares(loaded, tftp_root, backup_root)
-    check_markers(shares)
+
+    def show(plan: Plan) -> None:
+        _show(plan, as_json, markdown)
+        if out is not None:
+            _save(plan, out)
+
     if dry_run:
-        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty, revision=rev)
-        _show(plan, as_json, markdown)
-        if out is not None:
-            _save(plan, out)
+        plan = run.dry_run(loaded.state, shares, allow_empty=allow_empty, revision=rev)
+        show(plan)
         raise typer.Exit(0 if plan.empty else EXIT_CHANGES)
-    with share_lock(shares.backup, "testboxctl reconcile", timeout=lock_timeout, warn=_warn):
-        plan = make_plan(loaded.state, observe(shares), allow_empty=allow_empty, revision=rev)
-        _show(plan, as_json, markdown)
-        if out is not None:
-            _save(plan, out)
-        report = apply_plan(plan, shares)
-    _applied(report, as_json)
+    outcome = run.reconcile(
+        loaded.state,
+        shares,
+        allow_empty=allow_empty,
+        revision=rev,
+        lock_timeout=lock_timeout,
+        warn=warn,
+        on_plan=show,
+    )
+    _applied(outcome.report, as_json)
 
 
 def _load_plan(path: Path) -> Plan:
@@ -170,25 +171,18 @@ def _load_plan(path: Path) -> Plan:
 def apply_command(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved with --out.")],
     as_json: JsonOpt = False,
-    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Apply a saved plan; refuse (exit 1) if the shares changed since it was made."""
     plan = _load_plan(plan_file)
-    shares = Shares(tftp=Path(plan.tftp_root), backup=Path(plan.backup_root))
-    check_markers(shares)
-    with share_lock(
-        shares.backup, f"testboxctl apply {plan_file}", timeout=lock_timeout, warn=_warn
-    ):
-        now = observe(shares)
-        if now.fingerprint != plan.fingerprint:
-            raise StalePlan(
-                f"{plan_file}: the shares changed since this plan was made "
-                f"(at {plan.observed_at:%Y-%m-%dT%H:%M:%SZ}); nothing applied. "
-                "Make a new plan with `testboxctl reconcile --dry-run --out PLAN`"
-            )
-        _show(plan, as_json)
-        report = apply_plan(plan, shares)
-    _applied(report, as_json)
+    outcome = run.apply_saved(
+        plan,
+        source=str(plan_file),
+        lock_timeout=lock_timeout,
+        warn=warn,
+        on_plan=lambda p: _show(p, as_json),
+    )
+    _applied(outcome.report, as_json)
 
 
 def _status_table(report: StatusReport) -> Table:

@@ -11,11 +11,13 @@ disarmed before anything else changes), then per box the directory, hostname fil
 pruning.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 
+from controller.core.override import planned_boxes
 from controller.core.plan_box import BoxPlan, plan_box
 from controller.errors import ControllerError
-from schema.desired import DesiredState
+from schema.desired import DesiredState, EffectiveBox
 from schema.layout import PXE_CFG_DIR
 from schema.observed import Observed
 from schema.plan import Notice, Operation, Plan
@@ -39,16 +41,21 @@ def make_plan(
     allow_empty: bool = False,
     now: datetime | None = None,
     revision: str | None = None,
+    overrides: Mapping[str, EffectiveBox] | None = None,
 ) -> Plan:
     """Compute the plan. Pure: same inputs, same plan; nothing is read or written.
 
     `revision` is the desired state's revision (SPEC §8): recorded in the plan and in each
     request.json the plan writes, never a reason to write one.
 
+    `overrides` (by IP): one-box overrides to arm now (`pxe-conf`); recorded overrides on the
+    TFTP share are honoured without it (controller.core.override).
+
     Raises ControllerError when the desired state has no boxes while managed configs exist
     (an emptied or mis-pointed desired file must not disarm the whole lab) unless `allow_empty`.
     """
-    boxes = desired.effective_boxes()
+    planned = planned_boxes(desired, observed, overrides)
+    boxes = [p.box for p in planned]
     managed = sorted(name for name, cfg in observed.configs.items() if cfg.managed)
     if not boxes and managed and not allow_empty:
         raise ControllerError(
@@ -61,8 +68,10 @@ def make_plan(
     operations: list[Operation] = []
     notices: list[Notice] = []
     claimed: set[str] = set()
-    for box in boxes:
-        part: BoxPlan = plan_box(desired.site, box, observed, when, revision)
+    for entry in planned:
+        part: BoxPlan = plan_box(
+            desired.site, entry.box, observed, when, revision, override=entry.override
+        )
         operations.extend(part.operations)
         notices.extend(part.notices)
         claimed.update(part.config_names)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controller.core.boxfiles import disk_list_text, request_in_place, request_json_text
+from controller.core.override import override_line
 from controller.core.render import render_box_config
 from controller.core.requeststate import Decision, decide
 from controller.core.retention import select_prunable
@@ -38,12 +39,15 @@ def plan_box(
     observed: Observed,
     now: datetime,
     revision: str | None = None,
+    *,
+    override: bool = False,
 ) -> BoxPlan:
-    """Operations for one desired box, in the order apply runs them. Pure.
+    """Operations for one box, in the order apply runs them. Pure.
 
     `revision` (SPEC §8) is recorded in a request.json this plan writes; it never causes a write.
+    `override`: `box` is a one-box override (controller.core.override); its config records it.
     """
-    return _BoxPlanner(site, box, observed, now, revision).plan()
+    return _BoxPlanner(site, box, observed, now, revision, override=override).plan()
 
 
 class _BoxPlanner:
@@ -54,10 +58,13 @@ class _BoxPlanner:
         observed: Observed,
         now: datetime,
         revision: str | None = None,
+        *,
+        override: bool = False,
     ) -> None:
         self.revision = revision
         self.site = site
         self.box = box
+        self.override = override_line(box) if override else None
         self.observed = observed
         self.now = now
         self.rid = request_id(box)
@@ -178,7 +185,7 @@ class _BoxPlanner:
                 content=disks_text,
                 old_content=old_disks,
             )
-        config_text = render_box_config(self.site, box, rid)
+        config_text = render_box_config(self.site, box, rid, override=self.override)
         if current is None:
             self.op("write-config", "tftp", path, f"arm: {decision.reason}", content=config_text)
         elif current.content != config_text:

@@ -58,11 +58,18 @@ def _check_line(line: str) -> str:
     return line
 
 
-def render_box_config(site: Site, box: EffectiveBox, request_id: str) -> str:
-    """The full text of `pxelinux.cfg/<HEXIP>` (and `01-<mac>`) arming `box` for `request_id`."""
+def render_box_config(
+    site: Site, box: EffectiveBox, request_id: str, *, override: str | None = None
+) -> str:
+    """The full text of `pxelinux.cfg/<HEXIP>` arming `box` for `request_id`.
+
+    `override`: the `# override: ...` line of a one-box override (controller.core.override),
+    kept in the header so the next reconcile plans the override, not the desired box.
+    """
     lines = [
         MANAGED_MARKER,
         f"{REQUEST_COMMENT}{request_id}",
+        *([override] if override is not None else []),
         f"PATH {MODULE_PATH[box.firmware]}",
         "DEFAULT maintenance",
         "LABEL maintenance",

@@ -1,6 +1,8 @@
 """`testboxctl status`: where each box stands (SPEC §5), computed from desired + observed.
 
-Pure, like the planner, and using the same `decide` so status and plan never disagree. The
+Pure, like the planner, and built on it: each box's `in_sync` is "the planner has no operation
+for this box" (the very plan `reconcile --dry-run` shows), its state comes from the same
+`decide`, and a one-box override (`pxe-conf`) shows as the box's action until it is done. The
 `--json` shape is a contract: one object with a list `boxes`, each with `name`, `ip`, `action`,
 `request_id`, `state` and `images` (each with `id`), plus the last result and the age of the
 newest backup.
@@ -11,6 +13,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from controller.core.boxfiles import parse_request
+from controller.core.override import planned_boxes
+from controller.core.plan import make_plan
 from controller.core.requeststate import BoxState, decide
 from schema.desired import DesiredState
 from schema.image import ImageInfo
@@ -48,8 +52,10 @@ class BoxStatus(BaseModel):
     reason: str
     # The managed config in place for the box right now (None: not armed on the share).
     config: str | None
-    # False when the shares do not yet match the desired state for this box (run reconcile).
+    # False when reconcile would change something for this box (the planner has operations).
     in_sync: bool
+    # True while a one-box override (`testboxctl pxe-conf`) rules this box instead of the file.
+    override: bool = False
     last_result: LastResult | None
     images: list[ImageSummary]
     newest_backup: datetime | None
@@ -98,15 +104,18 @@ def _utc(t: datetime) -> datetime:
 
 def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
     now = observed.observed_at
+    # allow_empty: status reports; refusing an empty desired state is reconcile's business.
+    plan = make_plan(desired, observed, allow_empty=True)
+    pending = {op.ip for op in plan.operations if op.ip is not None}
     boxes = []
-    for box in desired.effective_boxes():
+    for entry in planned_boxes(desired, observed):
+        box = entry.box
         rid = request_id(box)
         seen = observed.boxes.get(box.ip)
         results = seen.results if seen is not None else {}
         decision = decide(box, rid, results.get(rid) if rid else None)
         cfg = observed.configs.get(hex_ip(box.ip))
         config = cfg.name if cfg is not None and cfg.managed else None
-        armed_now = config is not None and cfg is not None and cfg.request_id == rid
         last = _last(results, rid)
         images = seen.images if seen is not None else []
         newest = max((_utc(i.created) for i in images), default=None)
@@ -120,7 +129,8 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                 state=decision.state,
                 reason=decision.reason,
                 config=config,
-                in_sync=armed_now == decision.armed,
+                in_sync=box.ip not in pending,
+                override=entry.override,
                 last_result=None
                 if last is None
                 else LastResult(
@@ -142,7 +152,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                 ),
             )
         )
-    desired_ips = {b.ip for b in desired.boxes}
+    desired_ips = {b.box.ip for b in planned_boxes(desired, observed)}
     return StatusReport(
         observed_at=now,
         boxes=boxes,

@@ -1,52 +1,49 @@
-"""`testboxctl pxe-conf IP-OR-NAME ACTION`: the seed's imperative script, kept for muscle memory.
+"""`testboxctl pxe-conf IP-OR-NAME ACTION`: the seed's imperative script, as a one-box override.
 
-`testbox-pxe-conf.sh 10.165.98.220 rescue` wrote one box's PXE config; admins still reach for
-it when a box needs attention now. This arms (or, with `none`, disarms) one box directly:
-request files on the backup share first, then the managed PXE config that points at them —
-the same files and the same rendering as `reconcile`, so the on-box service cannot tell.
+`testbox-pxe-conf.sh 10.165.98.220 rescue` armed one box; admins still reach for it when a box
+needs attention now. It goes through the same planner and apply as `reconcile` (compare-and-swap
+of PXE configs, one log line per change): the box is planned with the ACTION as an override
+(controller.core.override), and only that box's operations are applied.
+
+The override is recorded in the managed config it writes (only the hex-IP name, like reconcile),
+so the next `reconcile` keeps it until its request is done or stalled, and then converges the
+box back to the desired file in the same run. `pxe-conf IP none` ends an override now: the
+box's managed configs go (the next reconcile arms the desired action again, if it has one).
 
 Each run is a new request (the token defaults to the time of the run), so running the same
-command twice runs the action twice, as the script did. The desired state still rules: the
-next `reconcile` converges the box back to what the desired file says.
+command twice runs the action twice, as the script did.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from controller.core.boxfiles import disk_list_text, request_json_text
-from controller.core.render import render_box_config
-from controller.errors import ControllerError, ShareError
+from pydantic import ValidationError
+
+from controller.core.plan import make_plan
+from controller.errors import ControllerError
+from controller.io import run
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT
 from controller.io.shares import Shares
-from onbox.atomic import atomic_write_bytes, atomic_write_text, remove_durably
-from onbox.logfile import append_log
 from schema.desired import DesiredState, EffectiveBox
-from schema.layout import (
-    BACKUP_MARKER,
-    DEFAULT_CONFIG,
-    DISK_LIST,
-    GLOBAL_LOG,
-    PXE_CFG_DIR,
-    REQUEST_FILE,
-    config_names,
-    parse_managed_header,
-)
-from schema.request import Request
-from schema.types import ACTIONS
+from schema.observed import Observed
+from schema.plan import Operation, Plan
+from schema.request import request_id
+from schema.types import ACTIONS, is_ipv4
 
 
 @dataclass
 class PxeConfReport:
-    """What one pxe-conf run did, one line per change, for the CLI to print."""
+    """What one pxe-conf run did, for the CLI to print."""
 
     box: EffectiveBox
-    request_id: str | None = None
-    done: list[str] = field(default_factory=list)
+    plan: Plan
+    applied: list[str]
+    conflicts: list[str]
 
-
-def _is_ipv4(text: str) -> bool:
-    parts = text.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)
+    @property
+    def request_id(self) -> str | None:
+        return request_id(self.box)
 
 
 def find_box(state: DesiredState, ip_or_name: str) -> EffectiveBox:
@@ -54,39 +51,71 @@ def find_box(state: DesiredState, ip_or_name: str) -> EffectiveBox:
     for box in state.boxes:
         if ip_or_name in (box.ip, box.name) or box.name.lower() == ip_or_name.lower():
             return state.effective(box)
-    if not _is_ipv4(ip_or_name):
-        raise ControllerError(f"no box named {ip_or_name!r} in the desired state (give its IP)")
-    name = "box-" + ip_or_name.replace(".", "-")
+    if not is_ipv4(ip_or_name):
+        raise ControllerError(
+            f"no box named {ip_or_name!r} in the desired state "
+            "(give its name or a canonical dotted-decimal IPv4 address)"
+        )
+    defaults = state.site.defaults
+    return EffectiveBox.model_validate(
+        {
+            "name": "box-" + ip_or_name.replace(".", "-"),
+            "ip": ip_or_name,
+            "mac": None,
+            "action": "none",
+            "disks": defaults.disks,
+            "image": None,
+            "request": None,
+            "retention": defaults.retention,
+            "max_attempts": defaults.max_attempts,
+        }
+    )
+
+
+def override_box(
+    found: EffectiveBox, action: str, token: str | None, image: str | None, now: datetime
+) -> EffectiveBox:
+    """The box as the override plans it: ACTION with a fresh request (or `token`)."""
+    if action not in ACTIONS:
+        raise ControllerError(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
+    armed = action != "none"
     try:
         return EffectiveBox.model_validate(
             {
-                "name": name,
-                "ip": ip_or_name,
-                "mac": None,
-                "action": "none",
-                "disks": state.site.defaults.disks,
-                "image": None,
-                "request": None,
-                "retention": state.site.defaults.retention,
-                "max_attempts": state.site.defaults.max_attempts,
+                **found.model_dump(),
+                "action": action,
+                "request": (token or f"pxe-conf-{now:%Y%m%dT%H%M%SZ}") if armed else None,
+                "image": (image or found.image or "latest") if action == "restore" else None,
             }
         )
-    except ValueError:
-        raise ControllerError(f"not an IPv4 address: {ip_or_name!r}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ControllerError(f"invalid --request or --image: {where}: {first['msg']}") from None
 
 
-def _check_shares(shares: Shares) -> None:
-    if not (shares.backup / BACKUP_MARKER).is_file():
-        raise ShareError(f"{shares.backup}: no {BACKUP_MARKER} marker: backup share not mounted")
-    if not (shares.tftp / PXE_CFG_DIR / DEFAULT_CONFIG).is_file():
-        raise ShareError(
-            f"{shares.tftp}: no {PXE_CFG_DIR}/{DEFAULT_CONFIG}: TFTP share not mounted"
-        )
+def one_box_plan(state: DesiredState, box: EffectiveBox) -> Callable[[Observed], Plan]:
+    """Plan the lab with `box` as an override and keep only that box's operations.
 
+    Retention is left to reconcile (an override arms; it does not prune). For `none`, only the
+    removal of the box's managed configs is kept: disarming creates nothing.
+    """
+    keep = {"remove-config"} if box.action == "none" else None
 
-def _foreign(path: Path) -> bool:
-    managed, _ = parse_managed_header(path.read_text(encoding="utf-8", errors="replace"))
-    return not managed
+    def make(observed: Observed) -> Plan:
+        full = make_plan(state, observed, allow_empty=True, overrides={box.ip: box})
+        ops = [
+            op
+            for op in full.operations
+            if op.ip == box.ip and op.kind != "prune-image" and (keep is None or op.kind in keep)
+        ]
+        blocked = [n for n in full.notices if n.ip == box.ip and n.kind == "blocked"]
+        if blocked:
+            raise ControllerError(f"{blocked[0].path}: {blocked[0].message}")
+        notices = [n for n in full.notices if n.ip == box.ip]
+        return full.model_copy(update={"operations": ops, "notices": notices})
+
+    return make
 
 
 def pxe_conf(
@@ -97,70 +126,28 @@ def pxe_conf(
     *,
     token: str | None = None,
     image: str | None = None,
-    force: bool = False,
     now: datetime | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    warn: run.Warn | None = None,
 ) -> PxeConfReport:
-    """Arm `ip_or_name` for `action` (or disarm it for `none`); return what was done."""
-    if action not in ACTIONS:
-        raise ControllerError(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}")
-    found = find_box(state, ip_or_name)
-    _check_shares(shares)
-    configs = [shares.tftp / PXE_CFG_DIR / name for name in config_names(found.ip, found.mac)]
-    foreign = [p for p in configs if p.is_file() and _foreign(p)]
-    if foreign and not force:
-        raise ControllerError(
-            f"{foreign[0]}: not written by testboxctl (no managed-by marker); "
-            "leaving it alone (use --force to replace or remove it)"
-        )
-
-    if action == "none":
-        report = PxeConfReport(box=found)
-        for path in configs:
-            if remove_durably(path):
-                report.done.append(f"removed {path}")
-        if not report.done:
-            report.done.append(f"no PXE config for {found.name} ({found.ip}): nothing to do")
-        else:
-            _log(shares, found, "pxe-conf: disarmed (PXE config removed)")
-        return report
-
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    try:
-        box = EffectiveBox.model_validate(
-            {
-                **found.model_dump(),
-                "action": action,
-                "request": token or f"pxe-conf-{stamp}",
-                "image": (image or found.image or "latest") if action == "restore" else None,
-            }
-        )
-    except ValueError as exc:
-        raise ControllerError(f"invalid --request or --image: {exc}") from None
-    request = Request.for_box(box)
-    report = PxeConfReport(box=box, request_id=request.request_id)
-    box_dir = shares.backup / box.ip
-    try:
-        box_dir.mkdir(exist_ok=True)
-        if not (box_dir / box.name).exists():
-            atomic_write_bytes(box_dir / box.name, b"")
-            report.done.append(f"wrote {box_dir / box.name}")
-        # Request files before the config that points at them (a box may boot any moment).
-        atomic_write_text(box_dir / DISK_LIST, disk_list_text(box.disks))
-        report.done.append(f"wrote {box_dir / DISK_LIST}")
-        atomic_write_text(box_dir / REQUEST_FILE, request_json_text(request))
-        report.done.append(f"wrote {box_dir / REQUEST_FILE} (request {request.request_id})")
-        text = render_box_config(state.site, box, request.request_id)
-        for path in configs:
-            atomic_write_text(path, text)
-            report.done.append(f"wrote {path} ({action}, request {request.request_id})")
-    except OSError as exc:
-        raise ControllerError(f"cannot write {exc.filename or 'a file'}: {exc.strerror}") from None
-    _log(shares, box, f"pxe-conf: armed {action}, request {request.request_id}")
-    return report
+    """Arm `ip_or_name` for `action` now (or disarm it for `none`) through plan and apply."""
+    box = override_box(find_box(state, ip_or_name), action, token, image, now or datetime.now(UTC))
+    outcome = run.converge(
+        shares,
+        one_box_plan(state, box),
+        holder=f"testboxctl pxe-conf {ip_or_name} {action}",
+        lock_timeout=lock_timeout,
+        warn=warn or (lambda _t: None),
+    )
+    return PxeConfReport(
+        box=box,
+        plan=outcome.plan,
+        applied=[_done(op, shares) for op in outcome.report.applied],
+        conflicts=[_done(op, shares) for op in outcome.report.conflicts],
+    )
 
 
-def _log(shares: Shares, box: EffectiveBox, text: str) -> None:
-    try:
-        append_log(shares.backup / GLOBAL_LOG, box.ip, "info", f"testboxctl {text}")
-    except OSError as exc:
-        raise ControllerError(f"cannot append to {shares.backup / GLOBAL_LOG}: {exc}") from None
+def _done(op: Operation, shares: Shares) -> str:
+    root = shares.tftp if op.share == "tftp" else shares.backup
+    verb = {"remove-config": "removed", "create-box-dir": "created"}.get(op.kind, "wrote")
+    return f"{verb} {root / op.path} ({op.reason})"

@@ -1,10 +1,11 @@
-"""`testboxctl pxe-conf IP-OR-NAME ACTION` through the real entry point, on a real lab."""
+"""`testboxctl pxe-conf IP-OR-NAME ACTION`: a one-box override through plan and apply, on a lab."""
 
 import json
 from pathlib import Path
 
 import pytest
 
+from controller.core.override import override_line
 from controller.core.render import render_box_config
 from controller.desired.load import load_desired
 from schema.request import Request
@@ -41,12 +42,14 @@ def test_arming_by_name_writes_request_files_then_a_config_equal_to_render(lab: 
         update={"action": "rescue", "request": request.token}
     )
     config = (lab / "tftp" / "pxelinux.cfg" / HEX_15).read_text()
-    assert config == render_box_config(loaded.state.site, box, request.request_id)
-    assert f"wrote {lab / 'tftp' / 'pxelinux.cfg' / HEX_15}" in run.stdout
-    log = (lab / "backup" / "maintenance.log").read_text()
-    assert (
-        f"10.0.2.15: info: testboxctl pxe-conf: armed rescue, request {request.request_id}" in log
+    assert config == render_box_config(
+        loaded.state.site, box, request.request_id, override=override_line(box)
     )
+    assert f"wrote {lab / 'tftp' / 'pxelinux.cfg' / HEX_15}" in run.stdout
+    # Through apply: one log line per change, as for reconcile.
+    log = (lab / "backup" / "maintenance.log").read_text()
+    assert "10.0.2.15: info: testboxctl: wrote tftp:pxelinux.cfg/0A00020F" in log
+    assert "10.0.2.15: info: testboxctl: wrote backup:10.0.2.15/request.json" in log
 
 
 def test_explicit_token_gives_the_stable_request_id(lab: Path) -> None:
@@ -77,17 +80,54 @@ def test_none_removes_the_managed_config_and_nothing_else(lab: Path) -> None:
     assert nothing.returncode == 0 and "nothing to do" in nothing.stdout
 
 
-def test_a_foreign_config_is_left_alone_unless_forced(lab: Path) -> None:
+def test_a_foreign_config_is_left_alone(lab: Path) -> None:
     foreign = lab / "tftp" / "pxelinux.cfg" / HEX_15
     foreign.write_text("DEFAULT hand-made\n")
-    for action in ("backup", "none"):
-        run = run_cli("pxe-conf", "10.0.2.15", action, "-f", lab / "desired.yaml")
-        assert run.returncode == 1
-        assert "not written by testboxctl" in run.stderr
-        assert foreign.read_text() == "DEFAULT hand-made\n"
-    forced = run_cli("pxe-conf", "10.0.2.15", "backup", "-f", lab / "desired.yaml", "--force")
-    assert forced.returncode == 0
-    assert foreign.read_text().startswith("# managed-by: testboxctl\n")
+    before = _snapshot(lab)
+    run = run_cli("pxe-conf", "10.0.2.15", "backup", "-f", lab / "desired.yaml")
+    assert run.returncode == 1
+    assert "a foreign config occupies pxelinux.cfg/0A00020F" in run.stderr
+    assert _snapshot(lab) == before
+    # Disarming leaves it too (the planner never changes a foreign config).
+    assert run_cli("pxe-conf", "10.0.2.15", "none", "-f", lab / "desired.yaml").returncode == 0
+    assert foreign.read_text() == "DEFAULT hand-made\n"
+
+
+def test_reconcile_keeps_the_override_until_its_request_is_done(lab: Path) -> None:
+    desired = lab / "desired.yaml"
+    assert run_cli("reconcile", "-f", desired).returncode == 0
+    # tb-idle-03 (10.0.2.17) has action none in the desired file.
+    armed = run_cli("pxe-conf", "tb-idle-03", "rescue", "-f", desired, "--request", "t1")
+    assert armed.returncode == 0, armed.stderr
+    dry = run_cli("reconcile", "--dry-run", "-f", desired)
+    assert dry.returncode == 0, dry.stdout
+    status = json.loads(run_cli("status", "-f", desired, "--json").stdout)
+    idle = next(b for b in status["boxes"] if b["name"] == "tb-idle-03")
+    assert (idle["action"], idle["override"], idle["in_sync"]) == ("rescue", True, True)
+    # The rescue request finishes (success): the desired box (none) rules again.
+    rid = json.loads((lab / "backup" / "10.0.2.17" / "request.json").read_text())["request_id"]
+    results = lab / "backup" / "10.0.2.17" / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{rid}.json").write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "request_id": rid,
+                "action": "rescue",
+                "ip": "10.0.2.17",
+                "hostname": "tb-idle-03",
+                "service_version": "0.1.0",
+                "outcome": "success",
+                "attempt": 1,
+                "started": "2026-01-01T00:00:00Z",
+                "finished": "2026-01-01T00:01:00Z",
+            }
+        )
+    )
+    after = run_cli("reconcile", "--dry-run", "-f", desired, "--json")
+    assert after.returncode == 2
+    kinds = [(op["kind"], op["path"]) for op in json.loads(after.stdout)["operations"]]
+    assert kinds == [("remove-config", "pxelinux.cfg/0A000211")]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +191,7 @@ def test_pxe_conf_waits_for_the_share_lock_and_gives_up_naming_the_holder(lab: P
         release(lab / "backup", holder)
 
 
-def test_a_box_with_a_mac_gets_both_config_names(lab: Path) -> None:
+def test_a_box_with_a_mac_is_armed_under_its_hex_ip_name_only(lab: Path) -> None:
     desired = lab / "desired.yaml"
     text = desired.read_text().replace(
         "{name: tb-idle-03, ip: 10.0.2.17}",
@@ -161,6 +201,15 @@ def test_a_box_with_a_mac_gets_both_config_names(lab: Path) -> None:
     assert run_cli("pxe-conf", "tb-idle-03", "refresh-info", "-f", desired).returncode == 0
     hexname = lab / "tftp" / "pxelinux.cfg" / "0A000211"
     macname = lab / "tftp" / "pxelinux.cfg" / "01-52-54-00-ab-cd-ef"
-    assert hexname.read_text() == macname.read_text()
+    # Like reconcile: the hex-IP name only, so reconcile has nothing of it to remove.
+    assert hexname.is_file() and not macname.exists()
+    assert (
+        run_cli("reconcile", "--dry-run", "-f", desired, "--json").stdout.count(
+            "01-52-54-00-ab-cd-ef"
+        )
+        == 0
+    )
+    # A managed config left under the MAC name (an older pxe-conf) goes on `none`.
+    macname.write_text(hexname.read_text())
     assert run_cli("pxe-conf", "tb-idle-03", "none", "-f", desired).returncode == 0
     assert not hexname.exists() and not macname.exists()

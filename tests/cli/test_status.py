@@ -1,4 +1,4 @@
-"""`testboxctl status` through the real entry point: the JSON contract and the SPEC §5 states."""
+"""`testboxctl status` in process: the JSON contract and the box states (docs/contract.md)."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -30,8 +30,10 @@ def status_json(lab: Path) -> dict[str, Any]:
 def test_states_follow_results(lab: Path) -> None:
     first = status_json(lab)
     assert [b["state"] for b in first["boxes"]] == ["armed", "armed", "idle"]
-    assert [b["in_sync"] for b in first["boxes"]] == [False, False, True]  # not reconciled yet
+    # Not reconciled yet: even the idle box lacks its directory and hostname file.
+    assert [b["in_sync"] for b in first["boxes"]] == [False, False, False]
     assert run("reconcile", "-f", desired(lab)).returncode == 0
+    assert [b["in_sync"] for b in status_json(lab)["boxes"]] == [True, True, True]
 
     by_name = {b["name"]: b for b in status_json(lab)["boxes"]}
     w10, lnx = by_name["tb-w10-01"], by_name["tb-lnx-07"]
@@ -69,3 +71,15 @@ def test_table_and_unmounted_share(lab: Path) -> None:
     (lab / "backup" / "testbox-backup").unlink()
     failed = run("status", "-f", desired(lab))
     assert failed.returncode == 1 and "testboxctl: error:" in failed.stderr
+
+
+def test_in_sync_is_false_whenever_reconcile_would_change_the_box(lab: Path) -> None:
+    """in_sync comes from the planner: a request.json that reconcile would rewrite is not in
+    sync, even though the PXE config is armed for the right request."""
+    assert run("reconcile", "-f", desired(lab)).returncode == 0
+    request = lab / "backup" / "10.0.2.15" / "request.json"
+    request.write_text(request.read_text().replace('"disks"', '"disks" ', 1))
+    assert run("reconcile", "--dry-run", "-f", desired(lab)).returncode == 2
+    by_name = {b["name"]: b for b in status_json(lab)["boxes"]}
+    assert by_name["tb-w10-01"]["in_sync"] is False
+    assert by_name["tb-lnx-07"]["in_sync"] is True

@@ -1,0 +1,132 @@
+"""The run sequence, once: markers → lock → observe → plan → apply (docs/contract.md, "A run").
+
+`reconcile`, `apply PLAN` and `pxe-conf` (and later a timer) all converge the shares the same
+way, so the order that keeps them safe lives here and nowhere else: the markers are checked
+before anything (an unmounted share changes nothing, not even a lock file), the observation that
+the plan is made from is taken under the lock, and a saved plan is applied only if the shares
+still have the fingerprint it was made against. The CLI calls these functions and only prints;
+tests call them directly.
+
+`on_plan` is called with the plan under the lock, before anything is applied (the CLI shows it
+and saves `--out` there, so what is shown is exactly what runs).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.core.plan import make_plan
+from controller.errors import StalePlan
+from controller.io.apply import ApplyReport, apply_plan
+from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
+from controller.io.observe import check_markers, observe
+from controller.io.shares import Shares
+from schema.desired import DesiredState
+from schema.observed import Observed
+from schema.plan import Plan
+
+Warn = Callable[[str], None]
+PlanHook = Callable[[Plan], None]
+# Checks a saved plan's operations against a fresh observation before it is applied (raises a
+# ControllerError to refuse). The hostile-share work plugs its re-derivation check in here.
+SavedPlanCheck = Callable[[Plan, Observed], None]
+
+
+def _quiet(_text: str) -> None:
+    return None
+
+
+def _nothing(_plan: Plan) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    plan: Plan
+    report: ApplyReport
+
+
+def dry_run(
+    desired: DesiredState,
+    shares: Shares,
+    *,
+    allow_empty: bool = False,
+    revision: str | None = None,
+) -> Plan:
+    """The plan a reconcile would apply now. Reads only; takes no lock."""
+    check_markers(shares)
+    return make_plan(desired, observe(shares), allow_empty=allow_empty, revision=revision)
+
+
+def converge(
+    shares: Shares,
+    make: Callable[[Observed], Plan],
+    *,
+    holder: str,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    warn: Warn = _quiet,
+    on_plan: PlanHook = _nothing,
+) -> RunOutcome:
+    """Markers, lock, observe, `make` the plan from the observation, `on_plan`, apply."""
+    check_markers(shares)  # before the lock: never write a lock file into an empty mount point
+    with share_lock(shares.backup, holder, timeout=lock_timeout, warn=warn):
+        plan = make(observe(shares))
+        on_plan(plan)
+        return RunOutcome(plan, apply_plan(plan, shares))
+
+
+def reconcile(
+    desired: DesiredState,
+    shares: Shares,
+    *,
+    allow_empty: bool = False,
+    revision: str | None = None,
+    holder: str = "testboxctl reconcile",
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    warn: Warn = _quiet,
+    on_plan: PlanHook = _nothing,
+) -> RunOutcome:
+    """Converge the shares to `desired`: the whole of `testboxctl reconcile`."""
+    return converge(
+        shares,
+        lambda observed: make_plan(desired, observed, allow_empty=allow_empty, revision=revision),
+        holder=holder,
+        lock_timeout=lock_timeout,
+        warn=warn,
+        on_plan=on_plan,
+    )
+
+
+def apply_saved(
+    plan: Plan,
+    *,
+    source: str,
+    holder: str | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    warn: Warn = _quiet,
+    on_plan: PlanHook = _nothing,
+    check: SavedPlanCheck | None = None,
+) -> RunOutcome:
+    """Apply a saved plan (`testboxctl apply PLAN`) if the shares did not change since it was
+    made; `check` may refuse its operations first. `source` names the plan in messages."""
+
+    def same_shares(observed: Observed) -> Plan:
+        if observed.fingerprint != plan.fingerprint:
+            raise StalePlan(
+                f"{source}: the shares changed since this plan was made "
+                f"(at {plan.observed_at:%Y-%m-%dT%H:%M:%SZ}); nothing applied. "
+                "Make a new plan with `testboxctl reconcile --dry-run --out PLAN`"
+            )
+        if check is not None:
+            check(plan, observed)
+        return plan
+
+    shares = Shares(tftp=Path(plan.tftp_root), backup=Path(plan.backup_root))
+    return converge(
+        shares,
+        same_shares,
+        holder=holder or f"testboxctl apply {source}",
+        lock_timeout=lock_timeout,
+        warn=warn,
+        on_plan=on_plan,
+    )
