@@ -11,6 +11,8 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from schema.base import ContractModel
+from schema.power import PowerConfig
+from schema.schedule import Schedule
 from schema.types import (
     Action,
     DiskName,
@@ -77,6 +79,8 @@ class Defaults(ContractModel):
     firmware: Firmware = "bios"
     # raw: byte-exact, OS independent; skip: store only blocks a known filesystem uses.
     free_space: FreeSpace = "raw"
+    schedule: Schedule | None = None
+    power: PowerConfig | None = None
 
 
 class Site(ContractModel):
@@ -100,6 +104,9 @@ class Box(ContractModel):
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     firmware: Firmware | None = None
     free_space: FreeSpace | None = None
+    # Unset: the defaults' schedule; `schedule: null`: no schedule for this box.
+    schedule: Schedule | None = None
+    power: PowerConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -124,6 +131,9 @@ class EffectiveBox(ContractModel):
     max_attempts: int
     firmware: Firmware = "bios"
     free_space: FreeSpace = "raw"
+    schedule: Schedule | None = None
+    # None: no power control (method none); the box acts at its next reboot.
+    power: PowerConfig | None = None
 
 
 class DesiredState(ContractModel):
@@ -153,7 +163,13 @@ class DesiredState(ContractModel):
             max_attempts=box.max_attempts or d.max_attempts,
             firmware=box.firmware or d.firmware,
             free_space=box.free_space or d.free_space,
+            schedule=box.schedule if "schedule" in box.model_fields_set else d.schedule,
+            power=_power(box.power if box.power is not None else d.power),
         )
 
     def effective_boxes(self) -> list[EffectiveBox]:
         return [self.effective(b) for b in self.boxes]
+
+
+def _power(config: PowerConfig | None) -> PowerConfig | None:
+    return None if config is None or config.method == "none" else config

@@ -47,6 +47,8 @@ class ObservedBox(ObservedModel):
     files: frozenset[str] = frozenset()
     request_json: str | None = None
     disk_list: str | None = None
+    # `power.json` as read (parsed by the power planner: a damaged one blocks power cycles only).
+    power_json: str | None = None
     results: dict[str, ObservedResult] = Field(default_factory=dict)
     images: list[ImageInfo] = Field(default_factory=list)
     # Files that exist but cannot be understood (a corrupt result): the planner leaves the box be.

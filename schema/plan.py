@@ -6,10 +6,18 @@ field order is the order below, operations are in the order apply runs them.
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
+from schema.power import PowerTarget
 from schema.request import Revision
 
 PLAN_FORMAT_VERSION: Literal[1] = 1
@@ -22,8 +30,10 @@ OperationKind = Literal[
     "write-disk-list",
     "write-config",
     "prune-image",
+    # Runs last, after every file is in place (SPEC §7); carries `power`.
+    "power-cycle",
 ]
-NoticeKind = Literal["foreign-config", "orphaned-box", "blocked", "problem"]
+NoticeKind = Literal["foreign-config", "orphaned-box", "blocked", "problem", "power"]
 Share = Literal["tftp", "backup"]
 
 
@@ -45,6 +55,16 @@ class Operation(PlanModel):
     # What is there now (a drifted config, an outdated request.json): shown as a diff.
     old_content: str | None = None
     image_id: str | None = None
+    # power-cycle only: the box's power config and which cycle of the request this is.
+    power: PowerTarget | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_no_power(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`power` appears only on power-cycle operations: plans without power stay as they were."""
+        data: dict[str, Any] = handler(self)
+        if data.get("power", 0) is None:
+            del data["power"]
+        return data
 
     @field_validator("path")
     @classmethod

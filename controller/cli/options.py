@@ -48,3 +48,12 @@ LockTimeoutOpt = Annotated[
 ]
 # The default of every --lock-timeout, for the commands' signatures.
 LOCK_TIMEOUT = DEFAULT_LOCK_TIMEOUT
+CredentialsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--credentials",
+        envvar="TESTBOX_CREDENTIALS_FILE",
+        help="YAML file of BMC credentials (NAME: {username, password}); env wins per name.",
+        show_default=False,
+    ),
+]

@@ -19,6 +19,7 @@ from controller.cli.app import app, console, console_err, print_table, warn
 from controller.cli.options import (
     LOCK_TIMEOUT,
     BackupRootOpt,
+    CredentialsOpt,
     DesiredFileOpt,
     JsonOpt,
     LockTimeoutOpt,
@@ -36,6 +37,8 @@ from controller.io import run
 from controller.io.apply import ApplyReport
 from controller.io.lock import break_lock
 from controller.io.observe import observe
+from controller.io.power.credentials import CredentialSource
+from controller.io.power.run import needed_credentials
 from controller.io.shares import resolve_shares
 from controller.io.store_usage import store_usage
 from controller.tools.status_page import write_status_page
@@ -95,6 +98,11 @@ def _save(plan: Plan, out: Path) -> None:
 
 
 def _applied(report: ApplyReport, as_json: bool) -> None:
+    for op in report.power_skipped:
+        warn(
+            f"not power-cycled {op.box} ({op.ip}): its config for request {op.request_id} was "
+            "not in place any more; run reconcile again"
+        )
     for op in report.conflicts:
         warn(
             f"skipped {op.kind} {op.share}:{op.path}: the file changed since it was observed "
@@ -108,6 +116,22 @@ def _applied(report: ApplyReport, as_json: bool) -> None:
         console_err.print(text, markup=False, highlight=False)
     else:
         _say(text + "\n")
+    if report.power_failures:
+        # SPEC §7: one line per box, after every other operation was applied; exit 1.
+        for line in report.power_failures:
+            console_err.print(f"testboxctl: error: {line}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+def _name_credentials(plan: Plan) -> None:
+    """--dry-run contacts nothing and needs no secret; it only names what apply would use."""
+    names = needed_credentials(plan.operations)
+    if names:
+        console_err.print(
+            f"testboxctl: applying this plan needs credentials: {', '.join(names)}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()
@@ -122,6 +146,7 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
     markdown: MarkdownOpt = False,
     revision: RevisionOpt = None,
+    credentials: CredentialsOpt = None,
 ) -> None:
     """Observe, plan and (without --dry-run) apply. Exit 0 in sync or applied, 2 changes."""
     if markdown and as_json:
@@ -138,10 +163,12 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
     if dry_run:
         plan = run.dry_run(loaded.state, shares, allow_empty=allow_empty, revision=rev)
         show(plan)
+        _name_credentials(plan)
         raise typer.Exit(0 if plan.empty else EXIT_CHANGES)
     outcome = run.reconcile(
         loaded.state,
         shares,
+        credentials=CredentialSource(credentials),
         allow_empty=allow_empty,
         revision=rev,
         lock_timeout=lock_timeout,
@@ -172,12 +199,14 @@ def apply_command(
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved with --out.")],
     as_json: JsonOpt = False,
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
+    credentials: CredentialsOpt = None,
 ) -> None:
     """Apply a saved plan; refuse (exit 1) if the shares changed since it was made."""
     plan = _load_plan(plan_file)
     outcome = run.apply_saved(
         plan,
         source=str(plan_file),
+        credentials=CredentialSource(credentials),
         lock_timeout=lock_timeout,
         warn=warn,
         on_plan=lambda p: _show(p, as_json),

@@ -39,4 +39,7 @@ def fingerprint(observed: Observed) -> str:
                 box.problems,
             ]
         )
+        if box.power_json is not None:
+            # Appended only when present, so fingerprints of labs without power control stay.
+            records.append(["power", ip, box.power_json])
     return hashlib.sha256(json.dumps(records).encode("utf-8", errors="replace")).hexdigest()

@@ -31,7 +31,8 @@ def ip_of_config_name(name: str) -> str | None:
     return ".".join(str((value >> shift) & 255) for shift in (24, 16, 8, 0))
 
 
-_PHASE = {"remove-config": 0, "prune-image": 2}
+# Power cycles last: a box may only reboot once everything it will read is in place.
+_PHASE = {"remove-config": 0, "prune-image": 2, "power-cycle": 3}
 
 
 def make_plan(

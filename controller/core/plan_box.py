@@ -5,18 +5,21 @@ shares (directory, hostname file, request files, its PXE config, image retention
 knows about the lab as a whole (removed boxes, foreign configs, ordering).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from controller.core.boxfiles import disk_list_text, request_in_place, request_json_text
 from controller.core.override import override_line
+from controller.core.power_plan import plan_power
 from controller.core.render import render_box_config
 from controller.core.requeststate import Decision, decide
 from controller.core.retention import select_prunable
+from controller.core.schedule import scheduled
 from schema.desired import EffectiveBox, Retention, Site
-from schema.layout import DISK_LIST, PXE_CFG_DIR, REQUEST_FILE, config_names
-from schema.observed import Observed, ObservedBox
+from schema.layout import DISK_LIST, POWER_FILE, PXE_CFG_DIR, REQUEST_FILE, config_names, hex_ip
+from schema.observed import Observed, ObservedBox, ObservedResult
 from schema.plan import Notice, NoticeKind, Operation, OperationKind, Share
+from schema.power import PowerTarget
 from schema.request import Request, request_id
 
 
@@ -47,7 +50,19 @@ def plan_box(
     `revision` (SPEC §8) is recorded in a request.json this plan writes; it never causes a write.
     `override`: `box` is a one-box override (controller.core.override); its config records it.
     """
-    return _BoxPlanner(site, box, observed, now, revision, override=override).plan()
+    seen = observed.boxes.get(box.ip)
+    config = observed.configs.get(hex_ip(box.ip))
+    # The schedule turns action none into a scheduled backup when one is due (SPEC §3).
+    when = scheduled(
+        box,
+        seen.images if seen is not None else [],
+        seen.results if seen is not None else {},
+        config.request_id if config is not None and config.managed else None,
+        now,
+    )
+    planner = _BoxPlanner(site, when.box, observed, now, revision, override=override)
+    planner.why_scheduled = when.reason
+    return planner.plan()
 
 
 class _BoxPlanner:
@@ -70,6 +85,7 @@ class _BoxPlanner:
         self.rid = request_id(box)
         self.seen: ObservedBox | None = observed.boxes.get(box.ip)
         self.out = BoxPlan(config_names=config_names(box.ip, box.mac))
+        self.why_scheduled: str | None = None
 
     def op(
         self,
@@ -81,6 +97,7 @@ class _BoxPlanner:
         content: str | None = None,
         old_content: str | None = None,
         image_id: str | None = None,
+        power: PowerTarget | None = None,
     ) -> None:
         # model_construct: every value here comes from validated models and typed literals, and
         # a 10,000-box lab makes tens of thousands of operations.
@@ -96,6 +113,7 @@ class _BoxPlanner:
                 content=content,
                 old_content=old_content,
                 image_id=image_id,
+                power=power,
             )
         )
 
@@ -123,9 +141,12 @@ class _BoxPlanner:
             )
         result = seen.results.get(self.rid) if seen is not None and self.rid else None
         decision = decide(box, self.rid, result)
+        if self.why_scheduled is not None:
+            decision = replace(decision, reason=f"{decision.reason}; {self.why_scheduled}")
         primary, *others = self.out.config_names
         if decision.armed and self.rid is not None:
-            self._arm(self.rid, decision, primary)
+            if self._arm(self.rid, decision, primary):
+                self._power(self.rid, decision, result)
         else:
             self._remove_managed(primary, f"disarm: {decision.reason}")
         # Only the hex-IP name is ever written; a managed config under the box's MAC name goes.
@@ -147,7 +168,29 @@ class _BoxPlanner:
                 f"{self.box.ip}/images",
             )
 
-    def _arm(self, rid: str, decision: Decision, name: str) -> None:
+    def _power(self, rid: str, decision: Decision, result: ObservedResult | None) -> None:
+        """A power-cycle operation (applied last) when the armed box should reboot now."""
+        step = plan_power(
+            self.box,
+            rid,
+            decision,
+            result,
+            power_json=self.seen.power_json if self.seen is not None else None,
+            now=self.now,
+        )
+        if step.notice is not None:
+            self.notice("power", step.notice, f"{self.box.ip}/{POWER_FILE}")
+        if step.target is not None:
+            self.op(
+                "power-cycle",
+                "backup",
+                f"{self.box.ip}/{POWER_FILE}",
+                step.reason,
+                power=step.target,
+            )
+
+    def _arm(self, rid: str, decision: Decision, name: str) -> bool:
+        """Arm the box; False when it cannot be (a foreign config is in the way)."""
         box, seen = self.box, self.seen
         current = self.observed.configs.get(name)
         path = f"{PXE_CFG_DIR}/{name}"
@@ -158,7 +201,7 @@ class _BoxPlanner:
                 "(testboxctl never changes a foreign config: move it away to arm the box)",
                 path,
             )
-            return
+            return False
         if box.action == "restore":
             self._check_restore_source(seen)
         request = Request.for_box(box, self.revision)
@@ -201,6 +244,7 @@ class _BoxPlanner:
                 content=config_text,
                 old_content=current.content,
             )
+        return True
 
     def _remove_managed(self, name: str, reason: str) -> None:
         current = self.observed.configs.get(name)

@@ -22,6 +22,7 @@ _SIGN = {
     "write-disk-list": "+",
     "write-config": "+",
     "prune-image": "-",
+    "power-cycle": "!",
 }
 _WHAT = {
     "remove-config": "remove",
@@ -31,6 +32,7 @@ _WHAT = {
     "write-disk-list": "write",
     "write-config": "write",
     "prune-image": "prune image",
+    "power-cycle": "power-cycle",
 }
 
 
@@ -64,8 +66,19 @@ def _model_diff(op: Operation) -> list[str]:
     return _indent(sorted(line for line in pretty.splitlines() if line.strip()))
 
 
+def _power_target(op: Operation) -> str:
+    if op.power is None:
+        return f"{op.share}:{op.path}"
+    power = op.power.power
+    where = " ".join(power.command or []) if power.method == "command" else power.address
+    return f"{op.box or op.ip} via {power.method} {where or '-'}"
+
+
 def _op_lines(op: Operation) -> list[str]:
-    target = op.image_id if op.kind == "prune-image" else f"{op.share}:{op.path}"
+    if op.kind == "power-cycle":
+        target = _power_target(op)
+    else:
+        target = (op.image_id or "-") if op.kind == "prune-image" else f"{op.share}:{op.path}"
     verb = _WHAT[op.kind]
     if op.kind in ("write-config", "write-request", "write-disk-list") and op.old_content:
         verb, sign = "rewrite", "~"

@@ -5,7 +5,8 @@ for this box" (the very plan `reconcile --dry-run` shows), its state comes from 
 `decide`, and a one-box override (`pxe-conf`) shows as the box's action until it is done. The
 `--json` shape is a contract: one object with a list `boxes`, each with `name`, `ip`, `action`,
 `request_id`, `state` and `images` (each with `id`), plus the last result and the age of the
-newest backup.
+newest backup, when the next scheduled backup is due (`next_backup_due`, SPEC §3) and what
+the last power cycle did (`power`, SPEC §7).
 """
 
 from datetime import UTC, datetime
@@ -15,7 +16,9 @@ from pydantic import BaseModel
 from controller.core.boxfiles import parse_request
 from controller.core.override import planned_boxes
 from controller.core.plan import make_plan
+from controller.core.power_plan import parse_power_record
 from controller.core.requeststate import BoxState, decide
+from controller.core.schedule import scheduled
 from schema.desired import DesiredState
 from schema.image import ImageInfo
 from schema.layout import hex_ip
@@ -43,6 +46,19 @@ class LastResult(BaseModel):
     error: str | None
 
 
+class PowerSummary(BaseModel):
+    """The box's last power cycle (`<ip>/power.json`)."""
+
+    request_id: str
+    method: str
+    cycle: int
+    time: datetime
+    outcome: str
+    power_state: str | None
+    action: str | None
+    error: str | None
+
+
 class BoxStatus(BaseModel):
     name: str
     ip: str
@@ -65,6 +81,9 @@ class BoxStatus(BaseModel):
     armed_revision: str | None = None
     # When the box's newest successful request finished (any request, not only the current).
     last_success: datetime | None = None
+    # ISO-8601 UTC; None when the box has no schedule in effect (or an explicit action).
+    next_backup_due: datetime | None = None
+    power: PowerSummary | None = None
 
 
 class StatusReport(BaseModel):
@@ -102,6 +121,25 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
+def _power(text: str | None) -> PowerSummary | None:
+    try:
+        record = parse_power_record(text)
+    except ValueError:
+        return None  # the plan reports a damaged power.json as a notice
+    if record is None:
+        return None
+    return PowerSummary(
+        request_id=record.request_id,
+        method=record.method,
+        cycle=record.cycle,
+        time=record.time,
+        outcome=record.outcome,
+        power_state=record.power_state,
+        action=record.action,
+        error=record.error,
+    )
+
+
 def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
     now = observed.observed_at
     # allow_empty: status reports; refusing an empty desired state is reconcile's business.
@@ -109,13 +147,21 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
     pending = {op.ip for op in plan.operations if op.ip is not None}
     boxes = []
     for entry in planned_boxes(desired, observed):
-        box = entry.box
-        rid = request_id(box)
-        seen = observed.boxes.get(box.ip)
+        seen = observed.boxes.get(entry.box.ip)
         results = seen.results if seen is not None else {}
-        decision = decide(box, rid, results.get(rid) if rid else None)
-        cfg = observed.configs.get(hex_ip(box.ip))
+        cfg = observed.configs.get(hex_ip(entry.box.ip))
         config = cfg.name if cfg is not None and cfg.managed else None
+        # The same schedule decision as the planner's (SPEC §3): a due backup shows as armed.
+        when = scheduled(
+            entry.box,
+            seen.images if seen is not None else [],
+            results,
+            cfg.request_id if config is not None and cfg is not None else None,
+            now,
+        )
+        box = when.box
+        rid = request_id(box)
+        decision = decide(box, rid, results.get(rid) if rid else None)
         last = _last(results, rid)
         images = seen.images if seen is not None else []
         newest = max((_utc(i.created) for i in images), default=None)
@@ -150,6 +196,8 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                     (r.finished for r in results.values() if r.outcome == "success" and r.finished),
                     default=None,
                 ),
+                next_backup_due=when.next_due,
+                power=_power(seen.power_json if seen is not None else None),
             )
         )
     desired_ips = {b.box.ip for b in planned_boxes(desired, observed)}

@@ -7,6 +7,10 @@ The plan's order is the safe order (see controller.core.plan); apply keeps it. P
 are compare-and-swap against what the plan saw (see `_run_config`). If an operation fails,
 apply stops there: everything before it is complete and durable, nothing after it was started,
 and the next reconcile plans the rest.
+
+Power cycles (SPEC §7) are the exception to "stop at the first failure": they run last, after
+every file is in place, in parallel (controller.io.power.run), and a BMC that cannot be reached
+is one line in `power_failures` while the other boxes are still cycled; the CLI then exits 1.
 """
 
 import os
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from controller.errors import ApplyError
+from controller.io.power.credentials import CredentialSource
+from controller.io.power.run import DEFAULT_WORKERS, run_power_cycles
 from controller.io.shares import Shares
 from onbox.atomic import atomic_write_text, fsync_dir, remove_durably
 from onbox.errors import ImageNotFound, OnboxError
@@ -32,6 +38,7 @@ _VERBS = {
     "write-disk-list": "wrote",
     "write-config": "wrote",
     "prune-image": "pruned image",
+    "power-cycle": "power-cycled",
 }
 
 
@@ -43,6 +50,10 @@ class ApplyReport:
     # PXE configs that changed between observing and applying (a box finished and removed its
     # config, someone edited it): left alone; the next reconcile plans them from the new facts.
     conflicts: list[Operation] = field(default_factory=list)
+    # Power cycles not run: the box's config was not in place for the request any more.
+    power_skipped: list[Operation] = field(default_factory=list)
+    # One line per box whose power cycle failed (BMC unreachable, command failed).
+    power_failures: list[str] = field(default_factory=list)
 
 
 Outcome = Literal["applied", "unchanged", "conflict"]
@@ -110,12 +121,22 @@ def _run(op: Operation, shares: Shares, store: ImageStore) -> Outcome:
     return "applied"
 
 
-def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -> ApplyReport:
+def apply_plan(
+    plan: Plan,
+    shares: Shares,
+    *,
+    store: ImageStore | None = None,
+    credentials: CredentialSource | None = None,
+    power_workers: int = DEFAULT_WORKERS,
+) -> ApplyReport:
     """Run the plan's operations in order. Raises ApplyError naming the operation that failed."""
     store = store or open_store(shares.backup)
     log = shares.backup / GLOBAL_LOG
     report = ApplyReport()
+    power_ops = [op for op in plan.operations if op.kind == "power-cycle"]
     for op in plan.operations:
+        if op.kind == "power-cycle":
+            continue
         try:
             outcome = _run(op, shares, store)
             if outcome == "applied":
@@ -130,4 +151,15 @@ def apply_plan(plan: Plan, shares: Shares, *, store: ImageStore | None = None) -
         {"applied": report.applied, "unchanged": report.unchanged, "conflict": report.conflicts}[
             outcome
         ].append(op)
+    if power_ops:
+        power = run_power_cycles(
+            power_ops,
+            shares.tftp,
+            shares.backup,
+            credentials or CredentialSource(),
+            workers=power_workers,
+        )
+        report.applied.extend(power.cycled)
+        report.power_skipped.extend(power.skipped)
+        report.power_failures.extend(power.failures)
     return report

@@ -28,6 +28,7 @@ from schema.layout import (
     DEFAULT_CONFIG,
     DISK_LIST,
     IMAGES_DIR,
+    POWER_FILE,
     PXE_CFG_DIR,
     REQUEST_FILE,
     RESULTS_DIR,
@@ -135,7 +136,7 @@ def observe_box(backup: str, ip: str, store: ImageStore) -> ObservedBox:
     box_dir = os.path.join(backup, ip)
     files: set[str] = set()
     dirs: set[str] = set()
-    request_json = disk_list = None
+    request_json = disk_list = power_json = None
     has_legacy = False
     for entry in _scandir(box_dir):
         if _is_dir(entry):
@@ -146,6 +147,8 @@ def observe_box(backup: str, ip: str, store: ImageStore) -> ObservedBox:
             request_json = _read_text(entry.path)
         elif entry.name == DISK_LIST:
             disk_list = _read_text(entry.path)
+        elif entry.name == POWER_FILE:
+            power_json = _read_text(entry.path)
         elif legacy_disk(entry.name) is not None:
             has_legacy = True
     results: dict[str, ObservedResult] = {}
@@ -172,6 +175,7 @@ def observe_box(backup: str, ip: str, store: ImageStore) -> ObservedBox:
         files=frozenset(files),
         request_json=request_json,
         disk_list=disk_list,
+        power_json=power_json,
         results=results,
         images=images,
         problems=problems,

@@ -7,6 +7,9 @@ the plan is made from is taken under the lock, and a saved plan is applied only 
 still have the fingerprint it was made against. The CLI calls these functions and only prints;
 tests call them directly.
 
+Power cycles (SPEC §7) need credentials: they are looked up before the lock is taken (a missing
+name is a validation-time error, nothing changed), then handed to apply, which cycles last.
+
 `on_plan` is called with the plan under the lock, before anything is applied (the CLI shows it
 and saves `--out` there, so what is shown is exactly what runs).
 """
@@ -20,6 +23,12 @@ from controller.errors import StalePlan
 from controller.io.apply import ApplyReport, apply_plan
 from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
 from controller.io.observe import check_markers, observe
+from controller.io.power.credentials import (
+    CredentialSource,
+    desired_credential_names,
+    require_credentials,
+)
+from controller.io.power.run import needed_credentials
 from controller.io.shares import Shares
 from schema.desired import DesiredState
 from schema.observed import Observed
@@ -66,13 +75,14 @@ def converge(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     warn: Warn = _quiet,
     on_plan: PlanHook = _nothing,
+    credentials: CredentialSource | None = None,
 ) -> RunOutcome:
     """Markers, lock, observe, `make` the plan from the observation, `on_plan`, apply."""
     check_markers(shares)  # before the lock: never write a lock file into an empty mount point
     with share_lock(shares.backup, holder, timeout=lock_timeout, warn=warn):
         plan = make(observe(shares))
         on_plan(plan)
-        return RunOutcome(plan, apply_plan(plan, shares))
+        return RunOutcome(plan, apply_plan(plan, shares, credentials=credentials))
 
 
 def reconcile(
@@ -85,8 +95,11 @@ def reconcile(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     warn: Warn = _quiet,
     on_plan: PlanHook = _nothing,
+    credentials: CredentialSource | None = None,
 ) -> RunOutcome:
     """Converge the shares to `desired`: the whole of `testboxctl reconcile`."""
+    source = credentials or CredentialSource()
+    require_credentials(source, desired_credential_names(desired.effective_boxes()))
     return converge(
         shares,
         lambda observed: make_plan(desired, observed, allow_empty=allow_empty, revision=revision),
@@ -94,6 +107,7 @@ def reconcile(
         lock_timeout=lock_timeout,
         warn=warn,
         on_plan=on_plan,
+        credentials=source,
     )
 
 
@@ -106,6 +120,7 @@ def apply_saved(
     warn: Warn = _quiet,
     on_plan: PlanHook = _nothing,
     check: SavedPlanCheck | None = None,
+    credentials: CredentialSource | None = None,
 ) -> RunOutcome:
     """Apply a saved plan (`testboxctl apply PLAN`) if the shares did not change since it was
     made; `check` may refuse its operations first. `source` names the plan in messages."""
@@ -122,6 +137,8 @@ def apply_saved(
         return plan
 
     shares = Shares(tftp=Path(plan.tftp_root), backup=Path(plan.backup_root))
+    secrets = credentials or CredentialSource()
+    require_credentials(secrets, needed_credentials(plan.operations))
     return converge(
         shares,
         same_shares,
@@ -129,4 +146,5 @@ def apply_saved(
         lock_timeout=lock_timeout,
         warn=warn,
         on_plan=on_plan,
+        credentials=secrets,
     )
