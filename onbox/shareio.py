@@ -91,6 +91,8 @@ _KIND_WORDS = {
     "file": "is a file where a directory belongs",
 }
 
+KIND_WORDS = _KIND_WORDS  # for callers that check a kind themselves and say why they refuse
+
 
 def split(rel: str | Path) -> list[str]:
     """The components of a share-relative path; anything that could leave the share is refused."""
@@ -144,8 +146,13 @@ class Share:
                 except FileNotFoundError:
                     if not create:
                         raise
-                    with contextlib.suppress(FileExistsError):
+                    try:
                         os.mkdir(part, 0o755, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    except OSError as exc:  # a full or read-only share: one line, no traceback
+                        where = self.path("/".join(parts[: i + 1]))
+                        raise ShareAccessError(where, _os_problem(exc)) from None
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     raise self._wrong_kind(fd, part, "/".join(parts[: i + 1]), "dir", exc) from None

@@ -19,6 +19,9 @@ DEFAULT_CMDLINE_FILE = Path("/proc/cmdline")
 DEFAULT_TFTP_ROOT = Path("/mnt/testbox-tftp")
 DEFAULT_BACKUP_ROOT = Path("/mnt/testbox-backup")
 DEFAULT_RETRY_PAUSE = 300.0
+# How long to wait for a listed disk to appear (its driver is loaded by udev's coldplug after
+# the switch to the real root; see onbox.service.disks.wait_for_devices).
+DEFAULT_DISK_WAIT = 120.0
 
 # Same whole-disk names as schema.types.DiskName: a name also becomes part of image records.
 DISK_NAME = re.compile(r"^(sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)$")
@@ -33,6 +36,7 @@ class Options:
     disk_map: dict[str, Path] = field(default_factory=dict)
     no_reboot: bool = False
     retry_pause: float = DEFAULT_RETRY_PAUSE
+    disk_wait: float = DEFAULT_DISK_WAIT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_RETRY_PAUSE,
         help="pause after a failure before rebooting to retry (default: %(default)s)",
     )
+    p.add_argument(
+        "--disk-wait",
+        metavar="SECONDS",
+        type=_pause,
+        default=DEFAULT_DISK_WAIT,
+        help="wait at most this long for a listed disk to appear (default: %(default)s)",
+    )
     return p
 
 
@@ -122,4 +133,5 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         disk_map=disk_map,
         no_reboot=ns.no_reboot,
         retry_pause=ns.retry_pause,
+        disk_wait=ns.disk_wait,
     )

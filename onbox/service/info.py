@@ -8,7 +8,8 @@
   the TPM's `raw_event_log`, which can be large and is not hardware description.
 - `inventory.json` (schema.inventory) and the empty `<hostname>` file to find a box by name.
 
-Every file is written atomically: a reader sees the previous info or the new, never half.
+Every file is written atomically through `onbox.shareio` (never through a link): a reader sees
+the previous info or the new, never half.
 """
 
 import io
@@ -19,13 +20,32 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import onbox
-from onbox.atomic import atomic_write_bytes, atomic_write_text
 from onbox.service.inventory import collect_inventory
-from schema.layout import INFO_TXT, INFO_ZIP, INVENTORY, hex_ip
+from onbox.shareio import KIND_WORDS, Share
+from schema.layout import (
+    BOX_LOG,
+    BOX_OUTPUT_LOG,
+    DISK_LIST,
+    IMAGES_DIR,
+    INFO_TXT,
+    INFO_ZIP,
+    INVENTORY,
+    REQUEST_FILE,
+    RESULTS_DIR,
+    hex_ip,
+)
 
 TOOL_TIMEOUT = 60.0
+
+
+class InfoWritten(NamedTuple):
+    names: list[str]
+    notes: list[str]
+
+
 ZIP_SKIP = frozenset({"raw_event_log"})
 ZIP_FILE_LIMIT = 64 * 1024 * 1024
 
@@ -108,24 +128,52 @@ def _zip_file(zf: zipfile.ZipFile, path: Path, arcname: str) -> None:
     zf.writestr(arcname, data)
 
 
+# Names a host-name marker must never take: the box directory's own layout (a marker named
+# `images` or `results` would break the box; one named `sda.gz` would look like an empty legacy
+# image) and temp files. Suffixes cover every record kind the layout has.
+RESERVED_NAMES = frozenset(
+    {REQUEST_FILE, DISK_LIST, RESULTS_DIR, IMAGES_DIR, BOX_LOG, BOX_OUTPUT_LOG}
+    | {INFO_TXT, INFO_ZIP, INVENTORY}
+)
+RESERVED_SUFFIXES = (".gz", ".json", ".lst", ".log", ".txt", ".zip", ".tmp", ".lease")
+
+
+def marker_problem(hostname: str) -> str | None:
+    """Why `hostname` cannot be the marker file's name, or None."""
+    if hostname in RESERVED_NAMES or hostname.lower().endswith(RESERVED_SUFFIXES):
+        return f"host name {hostname!r} collides with the box directory's layout"
+    if hostname.startswith("."):
+        return f"host name {hostname!r} would be a hidden file"
+    return None
+
+
 def write_info(
-    box_dir: Path,
+    box: Share,
     ip: str,
     hostname: str,
     disks: Mapping[str, Path],
     *,
     proc: Path = Path("/proc"),
     sys: Path = Path("/sys"),
-) -> list[str]:
-    """Write all info files into the box directory; the names written."""
-    atomic_write_text(box_dir / INFO_TXT, info_text(ip, hostname, disks, proc))
-    atomic_write_bytes(box_dir / INFO_ZIP, info_zip(proc, sys / "firmware"))
+) -> InfoWritten:
+    """Write all info files into the box directory; the names written and notes (a host-name
+    marker left out). Raises ShareAccessError naming the file that cannot be written."""
+    box.write_atomic(INFO_TXT, info_text(ip, hostname, disks, proc))
+    box.write_atomic(INFO_ZIP, info_zip(proc, sys / "firmware"))
     inventory = collect_inventory(ip, hostname, disks, proc=proc, sys=sys)
-    atomic_write_text(box_dir / INVENTORY, inventory.model_dump_json(indent=2) + "\n")
+    box.write_atomic(INVENTORY, inventory.model_dump_json(indent=2) + "\n")
     written = [INFO_TXT, INFO_ZIP, INVENTORY]
+    notes: list[str] = []
     if hostname != "unknown":
-        marker = box_dir / hostname
-        if not marker.exists():
-            atomic_write_bytes(marker, b"")
-        written.append(hostname)
-    return written
+        problem = marker_problem(hostname)
+        kind = box.kind(hostname) if problem is None else "missing"
+        if problem is not None:
+            notes.append(f"{problem}: no marker file written")
+        elif kind == "missing":
+            box.write_atomic(hostname, b"")
+            written.append(hostname)
+        elif kind == "file":
+            written.append(hostname)
+        else:
+            notes.append(f"{box.path(hostname)}: {KIND_WORDS[kind]}; marker left alone")
+    return InfoWritten(written, notes)

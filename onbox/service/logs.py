@@ -9,16 +9,18 @@ is also appended to the box's output log, `info`/`error` also go to the per-box 
 Nothing is written to the backup share before `share_ready()` confirms it is mounted (writing
 to an unmounted mount point would leave a stray log in the empty directory), nor into a box
 directory before `box_ready()`; lines meant for them are held back until then. A log that
-cannot be written is reported once on the console and does not stop the run: the result record
-is what the controller reads, and it is written (and its failure reported) separately.
+cannot be written (a link, a FIFO, a directory, a full or read-only share) is reported once on
+the console; the session then refuses to act (`broken`), and says why in the result record.
+
+Every log write goes through `onbox.shareio` (Share.append): a log that is a link, a FIFO or a
+device is refused with a one-line warning on the console, never followed or blocked on.
 """
 
-import os
 import sys
-from pathlib import Path
 from typing import Literal, TextIO
 
-from onbox.logfile import append_log
+from onbox.logfile import append_share_log
+from onbox.shareio import Share, ShareAccessError
 from schema.layout import BOX_LOG, BOX_OUTPUT_LOG, GLOBAL_LOG
 
 Level = Literal["info", "error"]
@@ -29,31 +31,31 @@ class SessionLog:
     def __init__(self, ip: str = "unknown", *, out: TextIO | None = None) -> None:
         self.ip = ip
         self._out = out
-        self._global: Path | None = None
-        self._box_dir: Path | None = None
+        self._global: Share | None = None
+        self._box: Share | None = None
         self._held_output: list[str] = []
         self._held_box: list[tuple[Level, str]] = []
         self._held_global: list[tuple[Level, str]] = []
-        self._broken: set[Path] = set()
+        self._broken: dict[str, str] = {}  # path -> problem, each reported once
 
     # -- where the lines may go -------------------------------------------------------------
 
-    def share_ready(self, backup_root: Path) -> None:
+    def share_ready(self, backup: Share) -> None:
         """The backup share is mounted: the global log may be written from now on."""
-        self._global = backup_root / GLOBAL_LOG
+        self._global = backup
         held, self._held_global = self._held_global, []
         for level, text in held:
-            self._append(self._global, level, text)
+            self._append(backup, GLOBAL_LOG, level, text)
 
-    def box_ready(self, box_dir: Path) -> None:
+    def box_ready(self, box: Share) -> None:
         """The box directory exists: flush the held console output and per-box lines."""
-        self._box_dir = box_dir
+        self._box = box
         output, self._held_output = self._held_output, []
         if output:
             self._append_output("".join(output))
         held, self._held_box = self._held_box, []
         for level, text in held:
-            self._append(box_dir / BOX_LOG, level, text)
+            self._append(box, BOX_LOG, level, text)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -63,7 +65,7 @@ class SessionLog:
         target = self._out or (sys.stderr if stream == "err" else sys.stdout)
         target.write(line)
         target.flush()
-        if self._box_dir is None:
+        if self._box is None:
             self._held_output.append(line)
         else:
             self._append_output(line)
@@ -85,7 +87,7 @@ class SessionLog:
         if self._global is None:
             self._held_global.append((level, text))
         else:
-            self._append(self._global, level, text)
+            self._append(self._global, GLOBAL_LOG, level, text)
 
     def progress_line(self, text: str) -> None:
         """A progress line: console, output log and per-box log, never the global log."""
@@ -94,32 +96,32 @@ class SessionLog:
     # -- internals --------------------------------------------------------------------------
 
     def _box_line(self, level: Level, text: str) -> None:
-        if self._box_dir is None:
+        if self._box is None:
             self._held_box.append((level, text))
         else:
-            self._append(self._box_dir / BOX_LOG, level, text)
+            self._append(self._box, BOX_LOG, level, text)
 
-    def _append(self, path: Path, level: Level, text: str) -> None:
+    def _append(self, share: Share, rel: str, level: Level, text: str) -> None:
         try:
-            append_log(path, self.ip, level, text)
-        except OSError as exc:
-            self._report_broken(path, exc)
+            append_share_log(share, rel, self.ip, level, text)
+        except ShareAccessError as exc:
+            self._report_broken(share.path(rel), exc.problem)
 
     def _append_output(self, text: str) -> None:
-        assert self._box_dir is not None
-        path = self._box_dir / BOX_OUTPUT_LOG
+        assert self._box is not None
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, text.encode("utf-8", "replace"))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            self._report_broken(path, exc)
+            self._box.append(BOX_OUTPUT_LOG, text.encode("utf-8", "replace"))
+        except ShareAccessError as exc:
+            self._report_broken(self._box.path(BOX_OUTPUT_LOG), exc.problem)
 
-    def _report_broken(self, path: Path, exc: OSError) -> None:
-        if path not in self._broken:
-            self._broken.add(path)
+    @property
+    def broken(self) -> list[str]:
+        """One line per log that could not be written (the session refuses to act then)."""
+        return [f"cannot append to {where}: {problem}" for where, problem in self._broken.items()]
+
+    def _report_broken(self, where: str, problem: str) -> None:
+        if where not in self._broken:
+            self._broken[where] = problem
             target = self._out or sys.stderr
-            target.write(f"{PROG}: warning: cannot append to {path}: {exc.strerror or exc}\n")
+            target.write(f"{PROG}: warning: cannot append to {where}: {problem}\n")
             target.flush()

@@ -3,11 +3,13 @@
 `results/<request-id>.json` (schema.request.Result) holds the latest attempt with the history of
 the earlier ones; the controller decides from it whether the request is done, should be retried
 (the config stays, the box reboots into maintenance again) or has used up its attempts. It is
-written atomically: the controller may read it at any moment.
+written atomically through `onbox.shareio`: the controller may read it at any moment, and a
+link, FIFO or directory in its place is never followed.
 
 On success the box's PXE config goes (seed behaviour) so the next boot is from the local disk.
 Only configs that still name this request are removed: if the controller re-armed the box with
-a new request while this one ran, the new config must survive.
+a new request while this one ran, the new config must survive. The same removal is the way out
+when the result cannot be written at all (share full or read-only): see `session`.
 """
 
 import os
@@ -20,25 +22,33 @@ from pathlib import Path
 from pydantic import ValidationError
 
 import onbox
-from onbox.atomic import atomic_write_text, remove_durably
+from onbox.shareio import RECORD_LIMIT, TEXT_LIMIT, Share, ShareAccessError, parse_json
 from schema.layout import PXE_CFG_DIR, RESULTS_DIR, hex_ip, parse_managed_header, result_name
 from schema.request import Attempt, DiskFigures, Outcome, Request, Result
 
 
-def result_path(box_dir: Path, request_id: str) -> Path:
-    return box_dir / RESULTS_DIR / result_name(request_id)
+def result_rel(request_id: str) -> str:
+    return f"{RESULTS_DIR}/{result_name(request_id)}"
 
 
-def previous_result(box_dir: Path, request_id: str) -> tuple[Result | None, str | None]:
-    """The result of earlier attempts, or None; a record that cannot be read is reported (the
-    second value) and counted as no record: the attempt is recorded afresh rather than lost."""
-    path = result_path(box_dir, request_id)
+def previous_result(box: Share, request_id: str) -> tuple[Result | None, str | None]:
+    """The result of earlier attempts, or None; a record that is not a regular file, too large
+    or invalid is reported (the second value): the session then refuses the attempt and
+    records the refusal afresh in its place (the bad entry is replaced, never followed)."""
+    rel = result_rel(request_id)
     try:
-        return Result.model_validate_json(path.read_bytes()), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValidationError, ValueError) as exc:
-        return None, f"{path}: unreadable earlier result, starting its history afresh: {exc}"
+        raw = box.try_read_bytes(rel, RECORD_LIMIT)
+        if raw is None:
+            return None, None
+        parse_json(raw, box.path(rel))
+        return Result.model_validate_json(raw), None
+    except ShareAccessError as exc:
+        return None, f"earlier result unusable: {exc.message}"
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = " ".join(str(first["msg"]).split())[:200]
+        return None, f"earlier result unusable: {box.path(rel)}: {where}: {msg}"
 
 
 def make_result(
@@ -75,53 +85,56 @@ def make_result(
     )
 
 
-def write_result(box_dir: Path, result: Result) -> Path:
-    path = result_path(box_dir, result.request_id)
-    path.parent.mkdir(mode=0o755, exist_ok=True)
-    atomic_write_text(path, result.model_dump_json(indent=2) + "\n")
-    return path
+def write_result(box: Share, result: Result) -> str:
+    """Write the record; its share-relative name. Raises ShareAccessError (ENOSPC, EROFS, a
+    directory in its place, `results` not a directory)."""
+    rel = result_rel(result.request_id)
+    box.mkdir(RESULTS_DIR)
+    box.write_atomic(rel, result.model_dump_json(indent=2) + "\n")
+    return rel
 
 
-def configs_to_remove(tftp_root: Path, ip: str, request_id: str) -> tuple[list[Path], list[str]]:
+def configs_to_remove(tftp: Share, ip: str, request_id: str) -> tuple[list[str], list[str]]:
     """The box's configs that still belong to this request: the hex-IP one and any `01-<mac>`
-    one naming this request id. Second value: notes on configs left in place."""
-    cfg_dir = tftp_root / PXE_CFG_DIR
-    remove: list[Path] = []
+    one naming this request id (share-relative names). Second value: notes on configs left in
+    place. Only regular files are read or removed; anything else is noted and left."""
+    remove: list[str] = []
     notes: list[str] = []
-    hex_cfg = cfg_dir / hex_ip(ip)
+    hex_rel = f"{PXE_CFG_DIR}/{hex_ip(ip)}"
     try:
-        text = hex_cfg.read_text(errors="replace")
-    except FileNotFoundError:
+        text = tftp.try_read_text(hex_rel, TEXT_LIMIT)
+    except ShareAccessError as exc:
+        notes.append(f"{exc.message}: left in place")
         text = None
     if text is not None:
         managed, rid = parse_managed_header(text)
         if managed and rid is not None and rid != request_id:
             notes.append(
-                f"{PXE_CFG_DIR}/{hex_cfg.name} now names request {rid}, not {request_id}: "
+                f"{hex_rel} now names request {rid}, not {request_id}: "
                 "left in place (the box was re-armed)"
             )
         else:
-            remove.append(hex_cfg)
+            remove.append(hex_rel)
     try:
-        mac_cfgs = sorted(p for p in cfg_dir.iterdir() if p.name.startswith("01-"))
-    except OSError:
-        mac_cfgs = []
-    for cfg in mac_cfgs:
+        entries = tftp.entries(PXE_CFG_DIR)
+    except ShareAccessError:
+        entries = []
+    for entry in entries:
+        if not entry.name.startswith("01-") or entry.kind != "file":
+            continue
+        rel = f"{PXE_CFG_DIR}/{entry.name}"
         try:
-            managed, rid = parse_managed_header(cfg.read_text(errors="replace"))
-        except OSError:
+            managed, rid = parse_managed_header(tftp.read_text(rel, TEXT_LIMIT))
+        except ShareAccessError:
             continue
         if managed and rid == request_id:
-            remove.append(cfg)
+            remove.append(rel)
     return remove, notes
 
 
-def remove_configs(paths: list[Path]) -> list[str]:
-    removed = []
-    for path in paths:
-        if remove_durably(path):
-            removed.append(f"{PXE_CFG_DIR}/{path.name}")
-    return removed
+def remove_configs(tftp: Share, rels: list[str]) -> list[str]:
+    """Remove the configs (regular files only); the ones removed. Raises ShareAccessError."""
+    return [rel for rel in rels if tftp.remove(rel)]
 
 
 def sync() -> None:

@@ -8,7 +8,6 @@ names the same request id, IP and action (if not, the controller re-armed the bo
 request after this boot started: acting on the stale one would do the wrong thing).
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast, get_args
@@ -16,6 +15,14 @@ from typing import cast, get_args
 from pydantic import ValidationError
 
 from onbox.errors import ServiceError
+from onbox.shareio import (
+    KIND_WORDS,
+    RECORD_LIMIT,
+    Share,
+    ShareAccessError,
+    ShareMissing,
+    parse_json,
+)
 from schema.layout import (
     ACTION_ARG_PREFIX,
     PXE_CFG_DIR,
@@ -75,39 +82,46 @@ def read_cmdline(path: Path) -> str:
         raise ServiceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def box_config(tftp_root: Path, ip: str) -> Path:
-    """The box's hex-IP PXE config; its absence means this box was not armed (wrong IP)."""
-    path = tftp_root / PXE_CFG_DIR / hex_ip(ip)
-    if not path.is_file():
+def box_config(tftp: Share, ip: str) -> str:
+    """The box's hex-IP PXE config (share-relative); its absence means this box was not armed
+    (wrong IP). Anything but a regular file there is refused: the service never reads or
+    removes through a link."""
+    rel = f"{PXE_CFG_DIR}/{hex_ip(ip)}"
+    kind = tftp.kind(rel)
+    if kind == "missing":
         raise ServiceError(
-            f"wrong IP? no PXE config {PXE_CFG_DIR}/{hex_ip(ip)} for {ip} on the TFTP share "
-            f"{tftp_root} (this box was not armed under this address, or the request is done)"
+            f"wrong IP? no PXE config {rel} for {ip} on the TFTP share "
+            f"{tftp.root} (this box was not armed under this address, or the request is done)"
         )
-    return path
+    if kind != "file":
+        raise ServiceError(f"{tftp.path(rel)}: {KIND_WORDS[kind]}; refusing to act on it")
+    return rel
 
 
-def load_request(box_dir: Path, boot: BootRequest, ip: str) -> Request:
+def load_request(box: Share, boot: BootRequest, ip: str) -> Request:
     """`<ip>/request.json`, validated, and checked against the command line and the IP."""
-    path = box_dir / REQUEST_FILE
+    path = box.path(REQUEST_FILE)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        raw = box.read_bytes(REQUEST_FILE, RECORD_LIMIT)
+    except ShareMissing:
         raise ServiceError(f"{path}: missing: the box is not armed with a request") from None
-    except OSError as exc:
-        raise ServiceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ShareAccessError as exc:
+        raise ServiceError(exc.message) from None
     try:
+        parse_json(raw, path)  # one-line reasons for non-JSON, non-UTF-8, nesting too deep
         request = Request.model_validate_json(raw)
+    except ShareAccessError as exc:
+        raise ServiceError(exc.message) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ServiceError(f"{path}: {where}: {first['msg']}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ServiceError(f"{path}: not JSON: {exc}") from None
+        raise ServiceError(f"{path}: {where}: {_one_line(first['msg'])}") from None
     if request.request_id != boot.request_id:
         raise ServiceError(
             f"{path}: request_id: {request.request_id} does not match this boot's request "
-            f"{boot.request_id} (the box was re-armed; it will pick the new request up on "
-            "its next boot)"
+            f"{boot.request_id} (the armed request, {REQUEST_ARG_PREFIX} on the kernel command "
+            "line): refused; if the box was re-armed, it picks the new request up on its next "
+            "boot"
         )
     if request.ip != ip:
         raise ServiceError(f"{path}: ip: {request.ip} is not this box's IP {ip}")
@@ -117,3 +131,9 @@ def load_request(box_dir: Path, boot: BootRequest, ip: str) -> Request:
             f"{boot.action}"
         )
     return request
+
+
+def _one_line(text: str) -> str:
+    """A pydantic message can quote the input; a hostile one must not add lines to a log."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= 200 else flat[:200] + "..."

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from onbox.errors import ServiceError
+from onbox.shareio import Share, ShareAccessError
 from schema.layout import BACKUP_MARKER, PXELINUX_BOOTFILE
 
 SIOCGIFADDR = 0x8915
@@ -70,14 +71,26 @@ def lookup_hostname(ip: str, timeout: float = HOSTNAME_LOOKUP_TIMEOUT) -> str:
     return name if _HOST.match(name) and ".." not in name else "unknown"
 
 
+def _marker_kind(root: Path, name: str) -> str:
+    """The marker's kind, looked at through the share layer (a link is a link, not a file)."""
+    try:
+        with Share(root) as share:
+            return share.kind(name)
+    except ShareAccessError:
+        return "missing"
+
+
 def share_problems(tftp_root: Path, backup_root: Path) -> list[str]:
     problems = []
-    if not (backup_root / BACKUP_MARKER).is_file():
-        problems.append(
-            f"backup share not mounted: marker {backup_root / BACKUP_MARKER} is missing"
-        )
-    if not (tftp_root / PXELINUX_BOOTFILE).is_file():
-        problems.append(f"TFTP share not mounted: {tftp_root / PXELINUX_BOOTFILE} is missing")
+    for root, marker, what in (
+        (backup_root, BACKUP_MARKER, "backup share not mounted: marker"),
+        (tftp_root, PXELINUX_BOOTFILE, "TFTP share not mounted:"),
+    ):
+        kind = _marker_kind(root, marker)
+        if kind == "missing":
+            problems.append(f"{what} {root / marker} is missing")
+        elif kind != "file":
+            problems.append(f"{what} {root / marker} is not a regular file ({kind})")
     return problems
 
 

@@ -175,11 +175,13 @@ def test_not_a_block_device_is_skipped_with_a_log_line(lab: BoxLab) -> None:
     """No --disk: the listed names are /dev/<name>; one that is not a block device is skipped
     (seed); refresh-info goes on, a backup with nothing left to image fails."""
     request = lab.request("refresh-info", disks=["sdzz"])
-    run = lab.run(lab.arm(request))
+    run = lab.run(lab.arm(request), "--disk-wait", "0.5")
     assert run.code == 0, run.stderr
+    # The listed disk is waited for (bounded: no udev-settle in the maintenance boot) first.
+    assert "waiting up to 0.5 s for /dev/sdzz" in lab.box_log()
     assert "/dev/sdzz is not a block device, skipped" in lab.box_log()
     request = lab.request("backup-again", disks=["sdzz"])
-    run = lab.run(lab.arm(request))
+    run = lab.run(lab.arm(request), "--disk-wait", "0")
     assert run.code == 1
     assert "no disks to image" in run.stderr
     assert lab.result(request).outcome == "failure"
@@ -235,17 +237,26 @@ def test_restore_onto_a_smaller_disk_is_refused_untouched(lab: BoxLab) -> None:
     assert lab.config.exists()
 
 
-def test_an_unreadable_earlier_result_starts_the_history_afresh(lab: BoxLab) -> None:
+def test_an_unreadable_earlier_result_is_refused_then_written_afresh(lab: BoxLab) -> None:
+    """The service writes results atomically, so a malformed one is not its own: it acts on
+    nothing, and records the refusal in its place; the next boot then carries on from it."""
     request = lab.request("refresh-info")
     append = lab.arm(request)
     results = lab.box_dir / "results"
     results.mkdir()
     (results / f"{request.request_id}.json").write_text("{not json")
-    run = lab.run(append, disks={"sda": make_disk(lab.root / "sda.img", MiB)})
-    assert run.code == 0, run.stderr
-    assert "unreadable earlier result" in lab.box_log()
+    disks = {"sda": make_disk(lab.root / "sda.img", MiB)}
+    run = lab.run(append, disks=disks)
+    assert run.code == 1
+    assert "earlier result unusable" in lab.box_log()
+    assert "is not valid JSON" in lab.box_log()
     result = lab.result(request)
-    assert (result.outcome, result.attempt, len(result.history)) == ("success", 1, 1)
+    assert (result.outcome, result.attempt, len(result.history)) == ("failure", 1, 1)
+    assert not (lab.box_dir / "testbox-info.txt").exists()  # nothing acted on
+    run = lab.run(append, disks=disks)
+    assert run.code == 0, run.stderr
+    result = lab.result(request)
+    assert (result.outcome, result.attempt, len(result.history)) == ("success", 2, 2)
 
 
 def test_backup_refuses_when_box_has_only_a_legacy_image(lab: BoxLab) -> None:

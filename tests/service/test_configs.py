@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from onbox.service.outcome import configs_to_remove
+from onbox.shareio import Share
 from schema.layout import MANAGED_MARKER, REQUEST_COMMENT
 from tests.service.lab import BoxLab, make_disk
 
@@ -29,7 +30,7 @@ def test_a_config_re_armed_meanwhile_is_left(tmp_path: Path) -> None:
     cfg_dir = tmp_path / "pxelinux.cfg"
     cfg_dir.mkdir()
     (cfg_dir / "0A00020F").write_text(managed("bbbbbbbbbbbb"))
-    remove, notes = configs_to_remove(tmp_path, "10.0.2.15", "aaaaaaaaaaaa")
+    remove, notes = configs_to_remove(Share(tmp_path), "10.0.2.15", "aaaaaaaaaaaa")
     assert remove == []
     assert "now names request bbbbbbbbbbbb" in notes[0]
 
@@ -38,5 +39,5 @@ def test_an_unmanaged_seed_config_is_removed_like_the_seed_did(tmp_path: Path) -
     cfg_dir = tmp_path / "pxelinux.cfg"
     cfg_dir.mkdir()
     (cfg_dir / "0A00020F").write_text("PATH bios\nDEFAULT maintenance\n")
-    remove, notes = configs_to_remove(tmp_path, "10.0.2.15", "aaaaaaaaaaaa")
-    assert remove == [cfg_dir / "0A00020F"] and notes == []
+    remove, notes = configs_to_remove(Share(tmp_path), "10.0.2.15", "aaaaaaaaaaaa")
+    assert remove == ["pxelinux.cfg/0A00020F"] and notes == []

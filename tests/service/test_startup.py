@@ -11,6 +11,7 @@ from onbox.errors import ServiceError
 from onbox.service.disks import discover_disks, read_disk_list
 from onbox.service.request import parse_cmdline
 from onbox.service.startup import first_ipv4, interface_ipv4s
+from onbox.shareio import Share
 from schema.layout import BACKUP_MARKER
 from tests.service.lab import BoxLab, make_disk, service_command
 
@@ -90,12 +91,13 @@ def test_discover_disks_keeps_real_disks_only(tmp_path: Path) -> None:
 
 def test_read_disk_list(tmp_path: Path) -> None:
     path = tmp_path / "disk-devices.lst"
-    assert read_disk_list(path) is None
+    box = Share(tmp_path)
+    assert read_disk_list(box) is None
     path.write_text("sda\n\n/dev/sdb  # data disk\n# sdc\nsda\n")
-    assert read_disk_list(path) == ["sda", "sdb"]
+    assert read_disk_list(box) == ["sda", "sdb"]
     path.write_text("sda\n../etc\n")
     with pytest.raises(ServiceError, match=r"disk-devices.lst:2: '../etc' is not a whole-disk"):
-        read_disk_list(path)
+        read_disk_list(box)
 
 
 def test_start_up_is_quick(lab: BoxLab) -> None:

@@ -32,13 +32,15 @@ from pathlib import Path
 
 from controller.errors import ControllerError
 from controller.tools.maintroot import files
-from onbox.atomic import atomic_write_bytes, atomic_write_text
+from onbox.atomic import atomic_write_text
+from onbox.shareio import Share, ShareAccessError
 
 # Bump when the build steps change in a way the hashed inputs do not show.
 BUILDER_VERSION = "1"
 STAMP = ".testboxctl-root.json"
 VENV = "/opt/testboxctl"
 UNIT = "testbox-maintenance.service"
+BOOT_DIR = "maintenance-boot"
 # What the project's wheel is built from (and the root's cache key hashes).
 SOURCE_FILES = ("pyproject.toml", "README.md")
 SOURCE_PACKAGES = ("schema", "controller", "onbox")
@@ -404,16 +406,21 @@ def _replace_root(out: Path, new: Path) -> None:
 
 
 def install_boot_files(root: Path, tftp_root: Path) -> list[Path]:
-    """Kernel and initrd to `<tftp_root>/maintenance-boot/`, versioned and generic names."""
+    """Kernel and initrd to `<tftp_root>/maintenance-boot/`, versioned and generic names.
+
+    The TFTP share is written through `onbox.shareio` like every share write: a link planted
+    at `maintenance-boot` (any box can write the share) is refused, never written through."""
     version = _kernel_version(root)
-    dest = tftp_root / "maintenance-boot"
-    dest.mkdir(parents=True, exist_ok=True)
     written = []
-    for kind in ("vmlinuz", "initrd.img"):
-        data = (root / "boot" / f"{kind}-{version}").read_bytes()
-        for name in (f"{kind}-{version}", kind):
-            atomic_write_bytes(dest / name, data)
-            written.append(dest / name)
+    try:
+        with Share(tftp_root) as tftp:
+            for kind in ("vmlinuz", "initrd.img"):
+                data = (root / "boot" / f"{kind}-{version}").read_bytes()
+                for name in (f"{kind}-{version}", kind):
+                    tftp.write_atomic(f"{BOOT_DIR}/{name}", data, create_dirs=True)
+                    written.append(tftp_root / BOOT_DIR / name)
+    except ShareAccessError as exc:
+        raise BuildError(f"cannot install the boot files: {exc.message}") from None
     return written
 
 
