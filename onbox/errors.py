@@ -29,3 +29,7 @@ class ImagingError(OnboxError):
 
 class ServiceError(OnboxError):
     """The maintenance service cannot carry out the request (wrong IP, share missing, ...)."""
+
+
+class DamagedImage(IntegrityError):
+    """An image's records disagree with their names or each other: never restored from."""

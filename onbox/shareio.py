@@ -373,8 +373,82 @@ class Share:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=dfd)
 
-    def append(self, rel: str | Path, data: bytes | str, mode: int = 0o644) -> None:
-        """Append with one write on an O_APPEND descriptor (lines from many writers never mix)."""
+    def write_temp(self, rel: str | Path, data: bytes, mode: int = 0o644) -> str:
+        """First half of a deferred atomic write: `data` in a temp file beside `rel` (no fsync).
+
+        Returns the temp file's share-relative path for `finish_temp`. The name `rel` does not
+        exist with partial bytes at any time (the chunk store's writers batch their fsyncs).
+        """
+        with self._parent(rel, create=True) as (dfd, name, full):
+            tmp = temp_name(name)
+            try:
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    mode,
+                    dir_fd=dfd,
+                )
+                try:
+                    os.fchmod(fd, mode)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)
+                raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+            parent = full.rpartition("/")[0]
+            return f"{parent}/{tmp}" if parent else tmp
+
+    def finish_temp(self, tmp: str, rel: str | Path, *, replace: bool = True) -> bool:
+        """Second half: fsync the temp file, rename it to `rel` (same directory).
+
+        The directory itself is not fsynced (call `sync_dir` once for many files). With
+        replace=False an existing `rel` is kept and the temp file dropped (returns False).
+        """
+        with self._parent(rel) as (dfd, name, full):
+            tname = split(tmp)[-1]
+            try:
+                try:
+                    fd = os.open(tname, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    if replace:
+                        os.rename(tname, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                        return True
+                    try:
+                        os.link(tname, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                    except FileExistsError:
+                        return False
+                    return True
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tname, dir_fd=dfd)
+            except OSError as exc:
+                raise ShareAccessError(self.path(full), _os_problem(exc)) from None
+
+    def sync_dir(self, rel: str | Path = "") -> None:
+        """fsync the directory `rel` (makes renames into it durable)."""
+        fd = self._open_dir(split(rel))
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise ShareAccessError(self.path(rel), _os_problem(exc)) from None
+        finally:
+            os.close(fd)
+
+    def append(
+        self, rel: str | Path, data: bytes | str, mode: int = 0o644, *, sync: bool = False
+    ) -> None:
+        """Append with one write on an O_APPEND descriptor (lines from many writers never mix).
+
+        With sync=True the data is on stable storage when this returns (fdatasync), and a
+        newly created file's directory entry too.
+        """
         raw = data.encode("utf-8") if isinstance(data, str) else data
         with self._parent(rel) as (dfd, name, full):
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -383,9 +457,14 @@ class Share:
             except OSError as exc:
                 raise self._wrong_kind(dfd, name, full, "file", exc) from None
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
                     raise ShareAccessError(self.path(full), _KIND_WORDS["other"])
                 os.write(fd, raw)
+                if sync:
+                    os.fdatasync(fd)
+                    if st.st_size == 0:  # possibly created just now: make the name durable
+                        os.fsync(dfd)
             except OSError as exc:
                 raise ShareAccessError(self.path(full), _os_problem(exc)) from None
             finally:

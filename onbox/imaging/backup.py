@@ -10,6 +10,15 @@ With `free_space: skip` a disk comes with its used ranges (onbox.imaging.usedmap
 no used byte are not read (the reader skips them) and are recorded as free; in partly used
 chunks the free bytes are zeroed before hashing, so garbage left by deleted files neither
 costs space nor spoils dedup. The manifest keeps the ranges; restore writes only those.
+
+Dedup on a hostile share (docs/threat-model.md): every box can write `store/chunks/`, so a
+box could plant garbage under the name of a chunk another disk will have. When a backup finds
+a chunk it did not write itself, it reads it back and checks that it decompresses to exactly
+the bytes it would store (`verify_dedup`, on by default; its cost is measured in
+docs/images.md); a chunk that does not is replaced with the right bytes and named in the
+report's notices. Before the commit record, every chunk the image names is checked to be
+present (a stat each); one a killed gc left in its trash is put back, one that vanished
+otherwise fails the backup (nothing committed).
 """
 
 import os
@@ -18,13 +27,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from onbox.errors import ImagingError
+from onbox.errors import ImagingError, StoreError
 from onbox.imaging import codec
 from onbox.imaging.disks import Reader, chunks, disk_size, read_exactly
 from onbox.imaging.pipeline import bounded_map, default_workers
@@ -63,6 +72,7 @@ class BackupReport:
     box_ip: str
     disks: list[DiskFigures]
     elapsed: float
+    notices: list[str] = field(default_factory=list)
 
     @property
     def bytes_stored(self) -> int:
@@ -132,6 +142,7 @@ def backup_streams(
     now: datetime | None = None,
     on_chunk: Callable[[str, int], None] | None = None,
     free_space: FreeSpace = "raw",
+    verify_dedup: bool = True,
 ) -> BackupReport:
     """The engine behind `backup_disks`, on readers (a disk, a decompressing legacy stream).
 
@@ -145,12 +156,13 @@ def backup_streams(
     image_id = new_image_id(created)
     workers = workers or default_workers()
     lease = store.open_lease(image_id)
+    run = _Run(store, verify_dedup)
     try:
         results: dict[str, _DiskResult] = {}
         with ThreadPoolExecutor(workers, thread_name_prefix="backup") as pool:
             for name, stream in streams.items():
                 results[name] = _backup_disk(
-                    store,
+                    run,
                     lease,
                     pool,
                     name=name,
@@ -161,6 +173,7 @@ def backup_streams(
                     progress=progress,
                     on_chunk=on_chunk,
                 )
+        run.check_present({c for r in results.values() for c in r.manifest.stored_ids()})
         commit_disks = []
         for name, result in results.items():
             digest = store.write_manifest(box_ip, image_id, result.manifest)
@@ -188,8 +201,62 @@ def backup_streams(
     finally:
         lease.release()
     return BackupReport(
-        image_id, box_ip, [r.figures for r in results.values()], time.monotonic() - started
+        image_id,
+        box_ip,
+        [r.figures for r in results.values()],
+        time.monotonic() - started,
+        run.notices,
     )
+
+
+class _Run:
+    """What one backup shares across its disks: the chunks it wrote, what it noticed."""
+
+    def __init__(self, store: ImageStore, verify_dedup: bool) -> None:
+        self.store = store
+        self.verify_dedup = verify_dedup
+        self.written: set[str] = set()
+        self.notices: list[str] = []
+        self.lock = threading.Lock()
+
+    def wrote(self, cid: str) -> None:
+        with self.lock:
+            self.written.add(cid)
+
+    def trusted(self, cid: str) -> bool:
+        with self.lock:
+            return not self.verify_dedup or cid in self.written
+
+    def stored_matches(self, cid: str, data: bytes) -> bool:
+        """Does the chunk stored under `cid` decompress to exactly `data`?"""
+        try:
+            blob = self.store.get_chunk(cid, len(data))
+            return codec.decompress(blob, len(data), f"chunk {cid}") == data
+        except StoreError:
+            return False
+
+    def replaced(self, cid: str) -> None:
+        with self.lock:
+            self.written.add(cid)
+            self.notices.append(
+                f"chunk {cid} in the store did not hold the bytes its name says; replaced"
+            )
+
+    def check_present(self, ids: set[str]) -> None:
+        """Every chunk the image names is in store/chunks/ before the commit record."""
+        for cid in sorted(ids):
+            if self.store.stat_chunk(cid) is not None:
+                continue
+            for gc_id in self.store.trash_runs():
+                if self.store.untrash_chunk(gc_id, cid):
+                    with self.lock:
+                        self.notices.append(f"chunk {cid} was in the trash of {gc_id}; put back")
+                    break
+            if self.store.stat_chunk(cid) is None:
+                raise ImagingError(
+                    f"chunk {cid} disappeared from the store while the backup ran (not by gc's "
+                    "protocol); nothing committed, run the backup again"
+                )
 
 
 def _check_names(box_ip: str, disks: list[str]) -> None:
@@ -208,7 +275,7 @@ def _check_names(box_ip: str, disks: list[str]) -> None:
 
 
 def _backup_disk(
-    store: ImageStore,
+    run: _Run,
     lease: Lease,
     pool: ThreadPoolExecutor,
     *,
@@ -220,6 +287,7 @@ def _backup_disk(
     progress: Progress | None,
     on_chunk: Callable[[str, int], None] | None,
 ) -> _DiskResult:
+    store = run.store
     claimed: set[str] = set()
     claim_lock = threading.Lock()
 
@@ -243,9 +311,16 @@ def _backup_disk(
         lease.add(cid)
         existing = store.stat_chunk(cid)
         if existing is not None:
-            return cid, len(data), 0, existing
+            if run.trusted(cid) or run.stored_matches(cid, data):
+                return cid, len(data), 0, existing
+            blob = codec.compress(data, level)
+            store.put_chunk(cid, blob, replace=True)
+            run.replaced(cid)
+            return cid, len(data), len(blob), len(blob)
         blob = codec.compress(data, level)
         new = store.put_chunk(cid, blob)
+        if new:
+            run.wrote(cid)
         return cid, len(data), len(blob) if new else 0, len(blob)
 
     tracker = Tracker(f"backup {name}", stream.size, progress)

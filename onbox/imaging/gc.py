@@ -19,6 +19,17 @@ The grace period (default 1 h) adds a margin for writers that hold no lease (an 
 an operator copying chunks by hand); stale leases (a backup killed hard: not touched for 6 h)
 are removed. Interrupted backups' image directories without a commit record, older than the
 grace period, are removed too.
+
+A gc killed at any point (SIGKILL) leaves its trash in `store/trash/gc-*`, and a backup may have
+deduplicated against a chunk that is now there (found it before the move, committed after the
+kill). So every gc run starts by putting back everything a dead run left in the trash, then
+removes that trash directory; its own mark decides again. Readers (verify, restore) also find
+a chunk in a trash directory until then (`ImageStore.find_chunk`); backups never dedup against
+the trash. Putting back another run's trash is safe even if that run is alive: its own
+put-back then finds the chunk gone from its trash and leaves it.
+
+Damaged images (records that cannot be trusted) are reported, not a stop: every chunk any of
+their manifest files names still counts as referenced, so gc never guesses about them.
 """
 
 import secrets
@@ -26,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from onbox.errors import StoreError
 from onbox.store.base import ImageStore
 
 DEFAULT_GRACE = 3600.0
@@ -48,22 +60,44 @@ class GcReport:
     stale_leases: list[str] = field(default_factory=list)
     stale_temps: int = 0
     pending_removed: list[str] = field(default_factory=list)
+    trash_restored: int = 0  # chunks a killed gc run had left in its trash, put back
+    dead_runs: list[str] = field(default_factory=list)  # those runs' ids
+    problems: list[str] = field(default_factory=list)  # damaged or foreign entries (one line)
     dry_run: bool = False
 
 
-def _committed_refs(store: ImageStore, skip: set[tuple[str, str]] | None = None) -> set[str]:
+def _committed_refs(
+    store: ImageStore, problems: list[str], skip: set[tuple[str, str]] | None = None
+) -> set[str]:
     """Chunks of committed images (those in `skip` are already accounted for)."""
     refs: set[str] = set()
-    for ip in store.box_ips():
-        for iid in store.committed_ids(ip):
-            if skip is not None and (ip, iid) in skip:
-                continue
-            refs |= store.image_chunk_ids(ip, iid) or set()
+    for ip, iid in sorted(_committed_images(store, problems)):
+        if skip is not None and (ip, iid) in skip:
+            continue
+        refs |= store.image_chunk_ids(ip, iid, problems) or set()
     return refs
 
 
-def _committed_images(store: ImageStore) -> set[tuple[str, str]]:
-    return {(ip, iid) for ip in store.box_ips() for iid in store.committed_ids(ip)}
+def _committed_images(store: ImageStore, problems: list[str]) -> set[tuple[str, str]]:
+    images = set()
+    for ip in store.box_ips(problems):
+        try:
+            images |= {(ip, iid) for iid in store.committed_ids(ip)}
+        except StoreError as exc:
+            problems.append(f"{ip}: {exc.message}")
+    return images
+
+
+def restore_dead_trash(store: ImageStore, report: GcReport, own: str | None = None) -> None:
+    """Put back every chunk other gc runs left in the trash, then drop their trash dirs."""
+    for gc_id in store.trash_runs(report.problems):
+        if gc_id == own:
+            continue
+        for cid in store.trashed_chunks(gc_id):
+            if store.untrash_chunk(gc_id, cid):
+                report.trash_restored += 1
+        store.empty_trash(gc_id)  # what is left is not a chunk (a stray temp file)
+        report.dead_runs.append(gc_id)
 
 
 def collect_garbage(
@@ -82,15 +116,18 @@ def collect_garbage(
             hook(phase)
 
     report = GcReport(dry_run=dry_run)
+    problems = report.problems
     if not dry_run:
+        restore_dead_trash(store, report)
+        at("restored")
         report.stale_leases = store.remove_stale_leases(lease_stale_after)
     now = clock()
-    stats = {s.id: s for s in store.chunk_stats()}
+    stats = {s.id: s for s in store.chunk_stats(problems)}
     report.chunks_total = len(stats)
     at("listed")
-    seen_images = _committed_images(store)
-    referenced = _committed_refs(store)
-    leased = store.leased_chunks(lease_stale_after)
+    seen_images = _committed_images(store, problems)
+    referenced = _committed_refs(store, problems)
+    leased = store.leased_chunks(lease_stale_after, problems)
     report.referenced = len(referenced & stats.keys())
     report.leased = len((leased - referenced) & stats.keys())
     unreferenced = [s for cid, s in stats.items() if cid not in referenced and cid not in leased]
@@ -103,11 +140,16 @@ def collect_garbage(
         return report
 
     gc_id = f"gc-{int(now)}-{secrets.token_hex(4)}"
-    trashed = [cid for cid in report.garbage if store.trash_chunk(gc_id, cid)]
+    trashed = []
+    for index, cid in enumerate(report.garbage):
+        if store.trash_chunk(gc_id, cid):
+            trashed.append(cid)
+        if index == 0:
+            at("trashing")
     at("trashed")
     # Step 3: leases first, then commit records (see the module docstring for why this order).
-    still_needed = store.leased_chunks(lease_stale_after)
-    still_needed |= _committed_refs(store, skip=seen_images)
+    still_needed = store.leased_chunks(lease_stale_after, problems)
+    still_needed |= _committed_refs(store, problems, skip=seen_images)
     for cid in trashed:
         if cid in still_needed:
             store.untrash_chunk(gc_id, cid)
@@ -121,9 +163,14 @@ def collect_garbage(
     report.stale_temps = store.remove_stale_temps(max(grace, 24 * 3600.0))
     # Image directories without a commit record: a backup still writing (its lease is live;
     # listed before the leases are read, so a backup that was running then is seen) or dead.
-    pending = [p for p in store.pending_images() if now - p.mtime >= grace]
+    pending = [p for p in store.pending_images(problems) if now - p.mtime >= grace]
     running = store.live_leases(lease_stale_after)
     for p in pending:
-        if p.image_id not in running and store.remove_pending(p.box_ip, p.image_id):
-            report.pending_removed.append(f"{p.box_ip}/{p.image_id}")
+        if p.image_id in running:
+            continue
+        try:
+            if store.remove_pending(p.box_ip, p.image_id):
+                report.pending_removed.append(f"{p.box_ip}/{p.image_id}")
+        except StoreError as exc:
+            problems.append(f"{p.box_ip}: {exc.message}")
     return report

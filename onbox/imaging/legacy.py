@@ -10,12 +10,12 @@ import functools
 import gzip
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from onbox.errors import ImagingError, IntegrityError
+from onbox.errors import ImagingError, IntegrityError, StoreError
 from onbox.imaging.backup import BackupReport, DiskStream, backup_streams
 from onbox.imaging.disks import disk_size, read_exactly
 from onbox.imaging.progress import Progress, Tracker
@@ -26,7 +26,8 @@ from onbox.store.records import DEFAULT_CHUNK_SIZE
 from schema.request import DiskFigures
 
 BLOCK = DEFAULT_CHUNK_SIZE
-_GZ_ERRORS = (OSError, EOFError, zlib.error)
+_GZ_ERRORS = (OSError, EOFError, zlib.error, StoreError)
+EMPTY = "holds no data (a 0-byte file or an empty gzip stream): not an image of a disk"
 
 
 def _files(store: ImageStore, box_ip: str) -> dict[str, LegacyFile]:
@@ -41,8 +42,30 @@ def _measure(store: ImageStore, box_ip: str, f: LegacyFile) -> int:
             while block := gz.read(BLOCK):
                 size += len(block)
     except _GZ_ERRORS as exc:
-        raise IntegrityError(f"legacy image {box_ip}/{f.name} is damaged: {exc}") from None
+        raise IntegrityError(f"legacy image {box_ip}/{f.name} is damaged: {_why(exc)}") from None
+    if size == 0:
+        raise IntegrityError(f"legacy image {box_ip}/{f.name} {EMPTY}")
     return size
+
+
+def _why(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, StoreError) else str(exc)
+
+
+def _nonempty(read: Callable[[int], bytes], what: str) -> Callable[[int], bytes]:
+    """A reader that fails when the stream ends before its first byte (an empty gz)."""
+    seen = False
+
+    def checked(length: int) -> bytes:
+        nonlocal seen
+        data = read(length)
+        if data:
+            seen = True
+        elif not seen and length > 0:
+            raise IntegrityError(f"legacy image {what} {EMPTY}")
+        return data
+
+    return checked
 
 
 def check_legacy(store: ImageStore, box_ip: str, f: LegacyFile) -> ChunkProblem | None:
@@ -117,10 +140,12 @@ def _restore_one(
         os.fsync(fd)
     except _GZ_ERRORS as exc:
         raise IntegrityError(
-            f"legacy image {box_ip}/{f.name} is damaged: {exc}; {path} is partly restored"
+            f"legacy image {box_ip}/{f.name} is damaged: {_why(exc)}; {path} is partly restored"
         ) from None
     finally:
         os.close(fd)
+    if offset == 0:
+        raise IntegrityError(f"legacy image {box_ip}/{f.name} {EMPTY}; nothing was written")
     tracker.finish()
     return DiskFigures(
         disk=f.disk,
@@ -150,7 +175,8 @@ def import_legacy(
         for name, f in files.items():
             raw = stack.enter_context(store.open_legacy(box_ip, f.name))
             gz = stack.enter_context(gzip.GzipFile(fileobj=raw))
-            streams[name] = DiskStream(functools.partial(read_exactly, gz.read), None)
+            reader = _nonempty(gz.read, f"{box_ip}/{f.name}")
+            streams[name] = DiskStream(functools.partial(read_exactly, reader), None)
         try:
             report = backup_streams(
                 store,
@@ -162,7 +188,7 @@ def import_legacy(
                 now=created,
             )
         except _GZ_ERRORS as exc:
-            raise IntegrityError(f"legacy image of {box_ip} is damaged: {exc}") from None
+            raise IntegrityError(f"legacy image of {box_ip} is damaged: {_why(exc)}") from None
     for f in files.values():
         store.retire_legacy(box_ip, f.name)
     return report

@@ -1,51 +1,83 @@
-"""Restore an image onto a box's disks (SPEC §4).
+"""Restore an image onto a box's disks (SPEC §4), reading each chunk from the store once.
 
-Before the first write: every disk of the request must be in the image, every target at least
-as large as its disk image, every chunk present and (unless `precheck=False`) decompressing to
-bytes that hash to its id. A damaged image is refused with the disks untouched.
+Before the first write (no chunk is read): every disk of the request must be in the image,
+every target at least as large as its disk image, the image's records consistent (commit
+record ↔ directory, manifest ↔ commit record, chunk count ↔ disk size), every chunk present
+(a stat, `ImageStore.locate_chunk`), and no chunk known bad: a verify record
+(`onbox.imaging.verifyrecord`) naming a chunk whose stored file is still the one verify saw
+refuses the restore with the disks untouched.
 
-While writing, on worker threads: each chunk is checked again after decompression, the
-target's bytes at that offset are read and compared, and only differing chunks are written
-(so restoring the same image twice writes nothing the second time). Bytes beyond the image on
-a larger target are left as they are.
+While writing, on worker threads, per distinct chunk (a chunk used at several offsets is read
+once and written to each): the target's bytes at each offset are hashed and offsets that
+already hold the chunk are skipped; if any is left, the chunk is read once, decompressed,
+checked against its hash and written where it differs. A chunk found bad here fails the
+restore with `PartialRestore` (its disk and offset, and that the disk is partially restored);
+the chunk is then recorded as known bad, so the next attempt refuses before writing. The
+trade-off (one read instead of two, at the price of a partial disk when a chunk turned bad
+since the last verify) is in docs/images.md.
 
 An image made with `free_space: skip` names its used ranges: only those are compared and
 written; free chunks are neither fetched nor touched, so whatever the target holds there stays
 (the filesystem does not use those blocks).
+
+`latest` is the newest usable image: a damaged one (records that disagree) is skipped, and
+the report's notices say which and why. An image named by id that is damaged is refused.
 """
 
+import contextlib
 import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from onbox.errors import ImagingError, IntegrityError, OnboxError
+from onbox.errors import DamagedImage, ImagingError, IntegrityError, OnboxError, StoreError
 from onbox.imaging import codec
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
 from onbox.imaging.usedmap import keep_only
-from onbox.imaging.verify import check_chunks
+from onbox.imaging.verifyrecord import known_bad, record_bad_chunk
 from onbox.store.base import ImageStore
 from onbox.store.records import DiskManifest
+from schema.image import ImageInfo
 from schema.request import DiskFigures
+
+
+class PartialRestore(IntegrityError):
+    """A chunk was found bad after the first write: `disks` are partially restored."""
+
+    def __init__(self, message: str, disks: list[str], offset: int) -> None:
+        super().__init__(message)
+        self.disks = disks
+        self.offset = offset
 
 
 @dataclass(frozen=True)
 class RestoreReport:
     """Per disk: `bytes_read` = compressed chunk bytes read from the store, `bytes_written` and
-    `bytes_skipped` = image bytes written to the target, or left because they already matched."""
+    `bytes_skipped` = image bytes written to the target, or left because they already matched.
+    `notices`: what the restore decided for the operator to know (a damaged image skipped)."""
 
     image_id: str
     box_ip: str
     disks: list[DiskFigures]
     elapsed: float
+    notices: list[str] = field(default_factory=list)
 
     @property
     def bytes_written(self) -> int:
         return sum(d.bytes_written for d in self.disks)
+
+
+def _candidates(store: ImageStore, box_ip: str, image_ref: str) -> list[ImageInfo]:
+    if image_ref != "latest":
+        return [store.resolve(box_ip, image_ref)]
+    images = store.list_images(box_ip)
+    if not images:
+        store.resolve(box_ip, "latest")  # raises the reason
+    return list(reversed(images))
 
 
 def restore_image(
@@ -58,22 +90,68 @@ def restore_image(
     precheck: bool = True,
     workers: int | None = None,
 ) -> RestoreReport:
-    """Restore image `image_ref` ("latest", an id, or "legacy") of `box_ip` onto `disks`."""
+    """Restore image `image_ref` ("latest", an id, or "legacy") of `box_ip` onto `disks`.
+
+    precheck=False skips reading the verify records (the known-bad check); the presence
+    check always runs, and the hash of every chunk is checked while writing either way.
+    """
     started = time.monotonic()
     if not disks:
         raise ImagingError(f"restore of {box_ip}: no disks given")
-    image = store.resolve(box_ip, image_ref)
-    if image.kind == "legacy":
-        from onbox.imaging.legacy import restore_legacy
+    notices: list[str] = []
+    listing = store.scan(box_ip) if image_ref == "latest" else None
+    if listing is not None:
+        notices.extend(
+            f"skipped damaged image {ip}/{iid}: {why}" for ip, iid, why in listing.damaged
+        )
+    for image in _candidates(store, box_ip, image_ref):
+        if image.kind == "legacy":
+            from onbox.imaging.legacy import restore_legacy
 
-        figures = restore_legacy(store, box_ip, disks, progress=progress, precheck=precheck)
-        return RestoreReport(image.id, box_ip, figures, time.monotonic() - started)
+            try:
+                figures = restore_legacy(store, box_ip, disks, progress=progress, precheck=precheck)
+            except DamagedImage as exc:
+                if image_ref != "latest":
+                    raise
+                notices.append(f"skipped damaged image {box_ip}/{image.id}: {exc.message}")
+                continue
+            return RestoreReport(image.id, box_ip, figures, time.monotonic() - started, notices)
+        try:
+            manifests = {m.disk: m for m in store.manifests(box_ip, image.id)}
+        except DamagedImage as exc:
+            if image_ref != "latest":
+                raise
+            notices.append(f"skipped damaged image {box_ip}/{image.id}: {exc.message}")
+            continue
+        figures = _restore_chunked(
+            store,
+            box_ip=box_ip,
+            image_id=image.id,
+            manifests=manifests,
+            disks=disks,
+            progress=progress,
+            precheck=precheck,
+            workers=workers,
+        )
+        return RestoreReport(image.id, box_ip, figures, time.monotonic() - started, notices)
+    raise DamagedImage(f"box {box_ip} has no usable image: {'; '.join(notices)}")
 
-    manifests = {m.disk: m for m in store.manifests(box_ip, image.id)}
+
+def _restore_chunked(
+    store: ImageStore,
+    *,
+    box_ip: str,
+    image_id: str,
+    manifests: dict[str, DiskManifest],
+    disks: Mapping[str, Path],
+    progress: Progress | None,
+    precheck: bool,
+    workers: int | None,
+) -> list[DiskFigures]:
     missing = sorted(set(disks) - set(manifests))
     if missing:
         raise ImagingError(
-            f"image {box_ip}/{image.id} has no disk {', '.join(missing)} "
+            f"image {box_ip}/{image_id} has no disk {', '.join(missing)} "
             f"(it has {', '.join(sorted(manifests)) or 'none'})"
         )
     for name, path in disks.items():
@@ -84,22 +162,65 @@ def restore_image(
                 f"the image of {name} needs {manifests[name].size}"
             )
     workers = workers or default_workers()
-    targets = [(box_ip, image.id, manifests[name]) for name in disks]
-    report = check_chunks(store, targets, hashes=precheck, workers=workers)
-    if report.problems:
-        first = report.problems[0]
-        raise IntegrityError(
-            f"image {box_ip}/{image.id} is damaged ({len(report.problems)} bad chunk use(s), "
-            f"first: {first.disk} offset {first.offset}: chunk {first.chunk_id} {first.kind}); "
-            "no disk was touched"
-        )
-    figures = [
+    _precheck(
+        store,
+        box_ip=box_ip,
+        image_id=image_id,
+        manifests=[manifests[n] for n in disks],
+        workers=workers,
+        known=precheck,
+    )
+    return [
         _restore_disk(
-            store, box_ip, image.id, manifests[name], path=path, workers=workers, progress=progress
+            store, box_ip, image_id, manifests[name], path=path, workers=workers, progress=progress
         )
         for name, path in disks.items()
     ]
-    return RestoreReport(image.id, box_ip, figures, time.monotonic() - started)
+
+
+def _precheck(
+    store: ImageStore,
+    *,
+    box_ip: str,
+    image_id: str,
+    manifests: list[DiskManifest],
+    workers: int,
+    known: bool,
+) -> None:
+    """Every chunk present (a stat each, no read) and none known bad; else nothing written."""
+    first_use: dict[str, tuple[str, int]] = {}
+    for m in manifests:
+        for index, cid in enumerate(m.chunks):
+            if cid is not None and cid not in first_use:
+                first_use[cid] = (m.disk, index * m.chunk_size)
+    bad = known_bad(store) if known else {}
+
+    def check(cid: str) -> str | None:
+        try:
+            item = store.locate_chunk(cid)
+        except StoreError as exc:
+            return f"unreadable ({exc.message})"
+        if item is None:
+            return "missing"
+        seen = bad.get(cid)
+        if seen is not None and seen.matches(item):
+            return f"known bad: {seen.describe()}"
+        return None
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="precheck") as pool:
+        ids = list(first_use)
+        problems = [
+            (cid, why)
+            for cid, why in zip(ids, bounded_map(pool, check, ids, 4 * workers), strict=True)
+            if why is not None
+        ]
+    if problems:
+        cid, why = problems[0]
+        disk, offset = first_use[cid]
+        raise IntegrityError(
+            f"image {box_ip}/{image_id} cannot be restored ({len(problems)} bad chunk(s), "
+            f"first: {disk} offset {offset}: chunk {cid} {why}); no disk was touched"
+        )
 
 
 def _restore_disk(
@@ -118,59 +239,121 @@ def _restore_disk(
         raise ImagingError(f"cannot open {path} for writing: {exc.strerror}") from None
     free = manifest.free_bytes()
     tracker = Tracker(f"restore {manifest.disk}", manifest.size - free, progress)
-
-    def put(index: int) -> tuple[int, int, int]:
-        """(compressed bytes read, bytes written, bytes skipped) for one chunk."""
-        cid = manifest.chunks[index]
-        length = manifest.chunk_length(index)
-        offset = index * manifest.chunk_size
-        used = manifest.chunk_used(index)  # None: the whole chunk (raw)
-        if used == []:
-            return 0, 0, 0  # free space: not read, not written
-        current = os.pread(fd, length, offset)
-        if used is not None:
-            # Only the used bytes are the image's; the rest of the target may hold anything.
-            current = keep_only(current, used)
-            length = sum(end - start for start, end in used)
+    # Each distinct chunk is one work item holding every index it is used at (in order of
+    # first use), so it is read from the store at most once.
+    groups: dict[str | None, list[int]] = {}
+    work: list[tuple[str | None, list[int]]] = []
+    for index, cid in enumerate(manifest.chunks):
         if cid is None:
-            expected, read = codec.zeros(len(current)), 0
-        else:
-            # Hashing what the disk holds is cheaper than fetching and decompressing the
-            # chunk; an unchanged disk is recognised without reading the store. (A zeroed
-            # target, the common fresh case, skips that hash: it cannot match.)
-            if not codec.is_zero(current) and codec.chunk_id(current) == cid:
-                return 0, 0, length
-            blob = store.get_chunk(cid)
-            what = f"{box_ip} image {image_id} disk {manifest.disk} offset {offset}"
-            expected, read = codec.checked(blob, cid, len(current), what), len(blob)
-        if current == expected:
-            return read, 0, length
-        view = memoryview(expected)
-        for start, end in used or [(0, len(view))]:
-            done = start
-            while done < end:
-                done += os.pwrite(fd, view[done:end], offset + done)
+            work.append((None, [index]))
+            continue
+        group = groups.get(cid)
+        if group is None:
+            group = groups[cid] = []
+            work.append((cid, group))
+        group.append(index)
+
+    def write(view: bytes | memoryview, offset: int) -> None:
+        done = 0
+        while done < len(view):
+            done += os.pwrite(fd, memoryview(view)[done:], offset + done)
         # Start writeback of this chunk now (Linux: FADV_DONTNEED on dirty pages queues them for
         # writing without waiting), so the disk works while later chunks are decompressed and
         # the final fsync has little left to wait for.
         os.posix_fadvise(fd, offset, len(view), os.POSIX_FADV_DONTNEED)
-        return read, length, 0
+
+    def current_at(index: int) -> tuple[bytes, list[tuple[int, int]] | None, int]:
+        """(the target's bytes of chunk `index` as the image sees them, its used ranges or
+        None for all, the image bytes it holds)."""
+        length, offset = manifest.chunk_length(index), index * manifest.chunk_size
+        used = manifest.chunk_used(index)  # None: the whole chunk (raw)
+        current = os.pread(fd, length, offset)
+        if used is None:
+            return current, None, length
+        # Only the used bytes are the image's; the rest of the target may hold anything.
+        return keep_only(current, used), used, sum(e - s for s, e in used)
+
+    def write_used(data: bytes, index: int, used: list[tuple[int, int]] | None) -> None:
+        offset = index * manifest.chunk_size
+        if used is None:
+            write(data, offset)
+            return
+        view = memoryview(data)
+        for start, stop in used:
+            write(view[start:stop], offset + start)
+
+    def put(item: tuple[str | None, list[int]]) -> tuple[int, int, int]:
+        """(compressed bytes read, bytes written, bytes skipped) for one chunk's uses."""
+        cid, indexes = item
+        if cid is None:
+            index = indexes[0]
+            if manifest.chunk_used(index) == []:
+                return 0, 0, 0  # free space: not read, not written
+            current, used, counted = current_at(index)
+            if codec.is_zero(current):
+                return 0, 0, counted
+            write_used(codec.zeros(len(current)), index, used)
+            return 0, counted, 0
+        # Hashing what the disk holds is cheaper than fetching and decompressing the chunk;
+        # an unchanged disk is recognised without reading the store. (A zeroed target, the
+        # common fresh case, skips that hash: it cannot match.)
+        todo: list[tuple[int, list[tuple[int, int]] | None, int]] = []
+        skipped = 0
+        for index in indexes:
+            if manifest.chunk_used(index) == []:
+                continue
+            current, used, counted = current_at(index)
+            if not codec.is_zero(current) and codec.chunk_id(current) == cid:
+                skipped += counted
+            else:
+                todo.append((index, used, counted))
+        if not todo:
+            return 0, 0, skipped
+        first = todo[0][0]
+        offset, length = first * manifest.chunk_size, manifest.chunk_length(first)
+        what = f"{box_ip} image {image_id} disk {manifest.disk} offset {offset}"
+        try:
+            blob = store.find_chunk(cid, length)
+        except IntegrityError:
+            raise _Bad(offset, cid, "missing", f"{what}: chunk {cid} is missing") from None
+        try:
+            data = codec.checked(blob, cid, length, what)
+        except IntegrityError as exc:
+            raise _Bad(offset, cid, "corrupt", exc.message) from None
+        written = 0
+        for index, used, counted in todo:
+            if manifest.chunk_length(index) != len(data):
+                at = index * manifest.chunk_size
+                raise _Bad(at, cid, "damaged", f"{what}: chunk {cid} used with two lengths")
+            write_used(data, index, used)
+            written += counted
+        return len(blob), written, skipped
 
     read = written = skipped = 0
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="restore") as pool:
-            indexes = range(len(manifest.chunks))
-            for r, w, s in bounded_map(pool, put, indexes, 2 * workers):
+            for r, w, s in bounded_map(pool, put, work, 2 * workers):
                 read += r
                 written += w
                 skipped += s
                 tracker.advance(w + s)
         os.fsync(fd)
+    except _Bad as bad:
+        if bad.kind == "corrupt":
+            _remember(store, bad.cid, box_ip, bad.message)
+        raise PartialRestore(
+            f"{bad.message}; restore of {manifest.disk} stopped at offset {bad.offset}: "
+            f"{path} is partially restored (restore again, or another image, to repair it)",
+            [manifest.disk],
+            bad.offset,
+        ) from None
     except OnboxError as exc:
-        raise type(exc)(f"{exc.message}; {path} is partly restored") from None
+        raise PartialRestore(
+            f"{exc.message}; {path} is partially restored", [manifest.disk], 0
+        ) from None
     except OSError as exc:
-        raise ImagingError(
-            f"writing {path} failed: {exc.strerror}; it is partly restored"
+        raise PartialRestore(
+            f"writing {path} failed: {exc.strerror}; it is partially restored", [manifest.disk], 0
         ) from None
     finally:
         os.close(fd)
@@ -183,3 +366,16 @@ def _restore_disk(
         bytes_skipped=skipped,
         bytes_free=free,
     )
+
+
+class _Bad(Exception):
+    def __init__(self, offset: int, cid: str, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.offset, self.cid, self.kind, self.message = offset, cid, kind, message
+
+
+def _remember(store: ImageStore, cid: str, box_ip: str, detail: str) -> None:
+    """Record a chunk a restore found corrupt, so the next attempt refuses before writing.
+    Best effort: a share that cannot take the record must not hide the restore's error."""
+    with contextlib.suppress(OnboxError):
+        record_bad_chunk(store, f"restore-{box_ip}", cid, "corrupt", detail)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from onbox.errors import ImageNotFound, OnboxError
+from onbox.errors import ImageNotFound, IntegrityError, OnboxError, StoreError
 from onbox.imaging import codec
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
@@ -18,7 +18,7 @@ from onbox.store.base import ImageStore
 from onbox.store.legacy import pick_legacy
 from onbox.store.records import DiskManifest
 
-ProblemKind = Literal["missing", "corrupt", "unreadable"]
+ProblemKind = Literal["missing", "corrupt", "unreadable", "damaged"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class ChunkProblem:
     detail: str = ""
 
     def __str__(self) -> str:
+        if self.kind == "damaged":
+            return f"{self.box_ip} image {self.image_id}: damaged ({self.detail})"
         chunk = f" chunk {self.chunk_id}" if self.chunk_id else ""
         detail = f" ({self.detail})" if self.detail else ""
         return (
@@ -46,6 +48,7 @@ class VerifyReport:
     chunks_checked: int = 0
     bytes_checked: int = 0
     problems: list[ChunkProblem] = field(default_factory=list)
+    checked_ids: set[str] = field(default_factory=set)  # chunks whose bytes were checked
 
     @property
     def ok(self) -> bool:
@@ -79,13 +82,16 @@ def check_chunks(
     def check(item: tuple[str, int]) -> tuple[str, int, ProblemKind | None, str]:
         cid, length = item
         if not hashes:
-            return cid, 0, (None if store.stat_chunk(cid) is not None else "missing"), ""
+            try:
+                return cid, 0, (None if store.locate_chunk(cid) is not None else "missing"), ""
+            except StoreError as exc:
+                return cid, 0, "unreadable", exc.message
         try:
-            blob = store.get_chunk(cid)
-        except OnboxError:
+            blob = store.find_chunk(cid, length)
+        except IntegrityError:
             return cid, 0, "missing", ""
-        except OSError as exc:
-            return cid, 0, "unreadable", str(exc.strerror)
+        except StoreError as exc:
+            return cid, 0, "unreadable", exc.message
         try:
             codec.checked(blob, cid, length, f"chunk {cid}")
         except OnboxError as exc:
@@ -100,6 +106,8 @@ def check_chunks(
         for cid, length, kind, detail in bounded_map(pool, check, items, 2 * workers):
             report.chunks_checked += 1
             report.bytes_checked += length
+            if hashes:
+                report.checked_ids.add(cid)
             tracker.advance(length)
             if kind is not None:
                 for box_ip, image_id, disk, offset in uses[cid][1]:
@@ -118,20 +126,29 @@ def verify_images(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    record: bool = True,
 ) -> VerifyReport:
     """Verify one image (box and id), every image of a box, or every image in the store.
 
     A legacy image is verified by decompressing its gz files (gzip's CRC and length check).
+    With `record`, the result is merged into the store's verify record (`verifyrecord`), so
+    a restore refuses an image with a chunk found bad before it writes anything.
     """
     from onbox.imaging.legacy import check_legacy
 
     report = VerifyReport()
-    images = store.list_images(box_ip)
+    listing = store.scan(box_ip)
+    images = listing.images
+    damaged = listing.damaged
     if image_id is not None:
         images = [i for i in images if i.id == image_id]
-        if not images:
+        damaged = [d for d in damaged if d[1] == image_id]
+        if not images and not damaged:
             where = f"box {box_ip}" if box_ip else "the store"
             raise ImageNotFound(f"no image {image_id!r} in {where}")
+    for ip, iid, why in damaged:
+        report.images.append((ip, iid))
+        report.problems.append(ChunkProblem(ip, iid, "-", 0, None, "damaged", why))
     targets: list[tuple[str, str, DiskManifest]] = []
     for image in images:
         report.images.append((image.box_ip, image.id))
@@ -146,7 +163,22 @@ def verify_images(
                 targets.append((image.box_ip, image.id, manifest))
         except OnboxError as exc:
             report.problems.append(
-                ChunkProblem(image.box_ip, image.id, "-", 0, None, "corrupt", exc.message)
+                ChunkProblem(image.box_ip, image.id, "-", 0, None, "damaged", exc.message)
             )
     check_chunks(store, targets, workers=workers, progress=progress, report=report)
+    if record:
+        from onbox.imaging.verifyrecord import write_verify_record
+
+        bad = {
+            p.chunk_id: (p.kind, p.detail)
+            for p in report.problems
+            if p.chunk_id is not None and p.kind in ("corrupt", "unreadable")
+        }
+        write_verify_record(
+            store,
+            images=report.images,
+            damaged_images=set(report.damaged_images()),
+            checked=report.checked_ids,
+            bad=bad,
+        )
     return report

@@ -1,207 +1,168 @@
-"""An image store in memory, for tests: same contract as the filesystem store, no I/O.
+"""The memory backend, for tests: same names, same contract as the filesystem, no I/O.
 
-Thread-safe (one lock), because the engine calls the store from worker threads. `add_legacy`
-stands in for a seed gz file in a box directory; `clock` lets tests age chunks and leases.
+Thread-safe (one lock), because the engine calls the store from worker threads. Directories
+are implicit (a name's parents exist while it does), as on an object store; `clock` lets tests
+age chunks and leases. `MemoryStore` is the image store on top of it, with `add_legacy` standing
+in for a seed gz file in a box directory.
 """
 
-import hashlib
+from __future__ import annotations
+
 import io
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import BinaryIO
 
-from onbox.errors import ImageNotFound, IntegrityError, StoreError
-from onbox.store.base import ChunkStat, ImageStore, Lease, LegacyFile, PendingImage
+from onbox.errors import StoreError
+from onbox.store.backend import Backend, Item, StoreMissing
+from onbox.store.base import ImageStore
+from onbox.store.layout import legacy_name
 from onbox.store.legacy import legacy_disk
-from onbox.store.records import CommitRecord, DiskManifest, is_chunk_id
 
 
-class _MemoryLease(Lease):
-    def __init__(self, store: "MemoryStore", lease_id: str) -> None:
-        self._store = store
-        self._id = lease_id
+class MemoryBackend(Backend):
+    where = "memory"
 
-    def add(self, chunk_id: str) -> None:
-        with self._store.lock:
-            ids, _ = self._store.leases[self._id]
-            ids.add(chunk_id)
-            self._store.leases[self._id] = (ids, self._store.clock())
-
-    def release(self) -> None:
-        with self._store.lock:
-            self._store.leases.pop(self._id, None)
-
-
-class MemoryStore(ImageStore):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.lock = threading.RLock()
-        self.chunks: dict[str, tuple[bytes, float]] = {}
-        self.trash: dict[str, dict[str, tuple[bytes, float]]] = {}
-        self.leases: dict[str, tuple[set[str], float]] = {}
-        # (box_ip, image_id) -> {"<disk>": manifest bytes, ...}; commits kept apart.
-        self.manifest_bytes: dict[tuple[str, str], dict[str, bytes]] = {}
-        self.commits: dict[tuple[str, str], bytes] = {}
-        self.dir_mtimes: dict[tuple[str, str], float] = {}
-        self.legacy: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self.files: dict[str, tuple[bytes, float]] = {}
+        # prefix -> names of its direct children (files and implicit directories)
+        self._children: dict[str, set[str]] = {}
 
-    # --- chunks ---------------------------------------------------------------------------
-    def put_chunk(self, chunk_id: str, blob: bytes) -> bool:
-        if not is_chunk_id(chunk_id):
-            raise StoreError(f"not a chunk id: {chunk_id!r}")
-        with self.lock:
-            if chunk_id in self.chunks:
-                return False
-            self.chunks[chunk_id] = (bytes(blob), self.clock())
-            return True
+    def _index(self, name: str) -> None:
+        parts = name.split("/")
+        for depth in range(len(parts)):
+            self._children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
 
-    def has_chunk(self, chunk_id: str) -> bool:
-        with self.lock:
-            return chunk_id in self.chunks
+    def _unindex(self, name: str) -> None:
+        parts = name.split("/")
+        for depth in range(len(parts), 0, -1):
+            prefix, child = "/".join(parts[: depth - 1]), parts[depth - 1]
+            full = "/".join(parts[:depth])
+            if full in self.files or self._children.get(full):
+                return
+            self._children.get(prefix, set()).discard(child)
 
-    def stat_chunk(self, chunk_id: str) -> int | None:
-        with self.lock:
-            entry = self.chunks.get(chunk_id)
-        return None if entry is None else len(entry[0])
+    def _is_dir(self, name: str) -> bool:
+        return bool(self._children.get(name))
 
-    def get_chunk(self, chunk_id: str) -> bytes:
-        with self.lock:
-            try:
-                return self.chunks[chunk_id][0]
-            except KeyError:
-                raise IntegrityError(f"chunk {chunk_id} is missing from the store") from None
+    def _dir_item(self, name: str) -> Item:
+        mtimes = [m for n, (_, m) in self.files.items() if n.startswith(name + "/")]
+        return Item(name.rpartition("/")[2], "dir", 0, max(mtimes, default=0.0))
 
-    def chunk_stats(self) -> Iterator[ChunkStat]:
+    def _stat(self, name: str) -> Item | None:
         with self.lock:
-            stats = [ChunkStat(cid, len(b), m) for cid, (b, m) in self.chunks.items()]
-        return iter(stats)
+            entry = self.files.get(name)
+            if entry is not None:
+                return Item(name.rpartition("/")[2], "file", len(entry[0]), entry[1])
+            return self._dir_item(name) if self._is_dir(name) else None
 
-    # --- trash ----------------------------------------------------------------------------
-    def trash_chunk(self, gc_id: str, chunk_id: str) -> bool:
+    def _list(self, prefix: str) -> list[Item]:
         with self.lock:
-            entry = self.chunks.pop(chunk_id, None)
+            if prefix and prefix in self.files:
+                raise StoreError(f"memory/{prefix}: is a file where a directory belongs")
+            out = []
+            for child in sorted(self._children.get(prefix, ())):
+                item = self._stat(f"{prefix}/{child}" if prefix else child)
+                if item is not None:
+                    out.append(item)
+            return out
+
+    def _load(self, name: str, limit: int) -> bytes:
+        with self.lock:
+            entry = self.files.get(name)
             if entry is None:
+                if self._is_dir(name):
+                    raise StoreError(f"memory/{name}: is a directory where a file belongs")
+                raise StoreMissing(f"memory/{name}: does not exist")
+        if len(entry[0]) > limit:
+            raise StoreError(f"memory/{name}: larger than {limit} bytes")
+        return entry[0]
+
+    def _open(self, name: str) -> BinaryIO:
+        return io.BytesIO(self._load(name, 1 << 62))
+
+    def _store(self, name: str, data: bytes, durable: bool) -> None:
+        del durable
+        with self.lock:
+            if self._is_dir(name):
+                raise StoreError(f"memory/{name}: is a directory where a file belongs")
+            self.files[name] = (bytes(data), self.clock())
+            self._index(name)
+
+    def _create(self, name: str, data: bytes) -> bool:
+        with self.lock:
+            if name in self.files or self._is_dir(name):
                 return False
-            self.trash.setdefault(gc_id, {})[chunk_id] = entry
+            self._store(name, data, True)
             return True
 
-    def untrash_chunk(self, gc_id: str, chunk_id: str) -> None:
+    def _append(self, name: str, data: bytes) -> None:
         with self.lock:
-            entry = self.trash.get(gc_id, {}).pop(chunk_id)
-            self.chunks.setdefault(chunk_id, entry)
+            old = self.files.get(name, (b"", 0.0))[0]
+            self._store(name, old + data, True)
 
-    def empty_trash(self, gc_id: str) -> int:
+    def _delete(self, name: str) -> bool:
         with self.lock:
-            return sum(len(b) for b, _ in self.trash.pop(gc_id, {}).values())
-
-    # --- leases ---------------------------------------------------------------------------
-    def open_lease(self, lease_id: str) -> Lease:
-        with self.lock:
-            self.leases[lease_id] = (set(), self.clock())
-        return _MemoryLease(self, lease_id)
-
-    def leased_chunks(self, stale_after: float) -> set[str]:
-        now = self.clock()
-        with self.lock:
-            live = [ids for ids, touched in self.leases.values() if now - touched <= stale_after]
-            return set().union(*live) if live else set()
-
-    def live_leases(self, stale_after: float) -> set[str]:
-        now = self.clock()
-        with self.lock:
-            return {k for k, (_, t) in self.leases.items() if now - t <= stale_after}
-
-    def remove_stale_leases(self, stale_after: float) -> list[str]:
-        now = self.clock()
-        with self.lock:
-            stale = [k for k, (_, t) in self.leases.items() if now - t > stale_after]
-            for k in stale:
-                del self.leases[k]
-            return stale
-
-    # --- images ---------------------------------------------------------------------------
-    def write_manifest(self, box_ip: str, image_id: str, manifest: DiskManifest) -> str:
-        data = manifest.model_dump_json().encode()
-        with self.lock:
-            self.manifest_bytes.setdefault((box_ip, image_id), {})[manifest.disk] = data
-            self.dir_mtimes.setdefault((box_ip, image_id), self.clock())
-        return hashlib.sha256(data).hexdigest()
-
-    def read_manifest_bytes(self, box_ip: str, image_id: str, disk: str) -> bytes:
-        with self.lock:
-            try:
-                return self.manifest_bytes[(box_ip, image_id)][disk]
-            except KeyError:
-                raise IntegrityError(
-                    f"image {box_ip}/{image_id}: manifest of {disk} is missing"
-                ) from None
-
-    def commit(self, record: CommitRecord) -> None:
-        with self.lock:
-            self.dir_mtimes.setdefault((record.box_ip, record.id), self.clock())
-            self.commits[(record.box_ip, record.id)] = record.model_dump_json().encode()
-
-    def read_commit(self, box_ip: str, image_id: str) -> CommitRecord:
-        with self.lock:
-            data = self.commits.get((box_ip, image_id))
-        if data is None:
-            raise ImageNotFound(f"box {box_ip} has no image {image_id!r}")
-        return CommitRecord.model_validate_json(data)
-
-    def box_ips(self) -> list[str]:
-        with self.lock:
-            ips = {ip for ip, _ in self.dir_mtimes} | {ip for ip, _ in self.legacy}
-        return sorted(ips)
-
-    def committed_ids(self, box_ip: str) -> list[str]:
-        with self.lock:
-            return sorted(iid for ip, iid in self.commits if ip == box_ip)
-
-    def pending_images(self) -> list[PendingImage]:
-        with self.lock:
-            return [
-                PendingImage(ip, iid, m)
-                for (ip, iid), m in sorted(self.dir_mtimes.items())
-                if (ip, iid) not in self.commits
-            ]
-
-    def delete_image(self, box_ip: str, image_id: str) -> None:
-        with self.lock:
-            if self.commits.pop((box_ip, image_id), None) is None:
-                raise ImageNotFound(f"box {box_ip} has no image {image_id!r}")
-            self.manifest_bytes.pop((box_ip, image_id), None)
-            self.dir_mtimes.pop((box_ip, image_id), None)
-
-    def remove_pending(self, box_ip: str, image_id: str) -> bool:
-        with self.lock:
-            if (box_ip, image_id) in self.commits:
+            if self._is_dir(name):
+                raise StoreError(f"memory/{name}: is a directory where a file belongs; not removed")
+            if self.files.pop(name, None) is None:
                 return False
-            self.manifest_bytes.pop((box_ip, image_id), None)
-            self.dir_mtimes.pop((box_ip, image_id), None)
+            self._unindex(name)
             return True
 
-    # --- legacy ---------------------------------------------------------------------------
+    def _delete_tree(self, prefix: str) -> bool:
+        with self.lock:
+            if prefix in self.files:
+                raise StoreError(f"memory/{prefix}: is a file where a directory belongs")
+            doomed = [n for n in self.files if n.startswith(prefix + "/")]
+            for n in doomed:
+                del self.files[n]
+                self._unindex(n)
+            return bool(doomed)
+
+    def _move(self, src: str, dst: str, replace: bool) -> bool:
+        with self.lock:
+            if src in self.files:
+                if not replace and (dst in self.files or self._is_dir(dst)):
+                    return False
+                data, mtime = self.files.pop(src)
+                self._unindex(src)
+                self.files[dst] = (data, mtime)
+                self._index(dst)
+                return True
+            if not self._is_dir(src):
+                raise StoreMissing(f"memory/{src}: does not exist")
+            if dst in self.files or self._is_dir(dst):
+                return False
+            moved = [n for n in self.files if n.startswith(src + "/")]
+            for n in moved:
+                entry = self.files.pop(n)
+                self._unindex(n)
+                new = dst + n[len(src) :]
+                self.files[new] = entry
+                self._index(new)
+            return True
+
+
+class MemoryStore(ImageStore):
+    """The image store in memory (tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.memory = MemoryBackend(clock)
+        super().__init__(self.memory)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.memory.clock
+
     def add_legacy(self, box_ip: str, name: str, gz: bytes, mtime: float | None = None) -> None:
+        """A seed gz file `<box>/<name>`, as the old scripts left it."""
         if legacy_disk(name) is None:
             raise StoreError(f"not a legacy image name: {name!r}")
-        with self.lock:
-            self.legacy[(box_ip, name)] = (gz, self.clock() if mtime is None else mtime)
-
-    def legacy_files(self, box_ip: str) -> list[LegacyFile]:
-        with self.lock:
-            items = [(n, g, m) for (ip, n), (g, m) in self.legacy.items() if ip == box_ip]
-        return [LegacyFile(legacy_disk(n) or "", n, len(g), m) for n, g, m in sorted(items)]
-
-    def open_legacy(self, box_ip: str, name: str) -> BinaryIO:
-        with self.lock:
-            entry = self.legacy.get((box_ip, name))
-        if entry is None:
-            raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist")
-        return io.BytesIO(entry[0])
-
-    def retire_legacy(self, box_ip: str, name: str) -> str:
-        with self.lock:
-            if self.legacy.pop((box_ip, name), None) is None:
-                raise ImageNotFound(f"legacy image {box_ip}/{name} does not exist")
-        return f"{name}.imported"
+        with self.memory.lock:
+            key = legacy_name(box_ip, name)
+            self.memory.files[key] = (gz, self.clock() if mtime is None else mtime)
+            self.memory._index(key)

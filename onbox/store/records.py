@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from schema.base import ContractModel
 from schema.image import ImageDisk, ImageInfo
@@ -24,6 +24,8 @@ RECORD_FORMAT: Literal[1] = 1
 COMMIT_FILE = "commit.json"
 MANIFEST_SUFFIX = ".manifest.json"
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+# A record names the chunk size; a bound keeps a hostile one from asking for a huge buffer.
+MAX_CHUNK_SIZE = 64 * 1024 * 1024
 
 CHUNK_ID = re.compile(r"^[0-9a-f]{64}$")
 # 20261125T200102Z-3f9a1c: UTC second, then 6 random hex digits so two images in one second differ.
@@ -61,7 +63,7 @@ class DiskManifest(ContractModel):
     format: Literal[1] = RECORD_FORMAT
     disk: DiskName
     size: int = Field(ge=0)
-    chunk_size: int = Field(gt=0)
+    chunk_size: int = Field(gt=0, le=MAX_CHUNK_SIZE)
     # One entry per chunk; None = all zeros (never stored). The last chunk may be short.
     chunks: list[str | None]
     # free_space: skip with a used-block map: the byte ranges [start, end) that were imaged
@@ -114,11 +116,29 @@ class DiskManifest(ContractModel):
     def stored_ids(self) -> set[str]:
         return {c for c in self.chunks if c is not None}
 
+    def disagreement(self, disk: "CommitDisk") -> str | None:
+        """Why this manifest cannot be the one its commit record describes (None: it can)."""
+        if self.disk != disk.disk:
+            return f"manifest names disk {self.disk}, the commit record {disk.disk}"
+        if (self.size, self.chunk_size) != (disk.size, disk.chunk_size):
+            return (
+                f"manifest says {self.size} bytes in chunks of {self.chunk_size}, the commit "
+                f"record {disk.size} in chunks of {disk.chunk_size}"
+            )
+        if len(self.chunks) != self.expected_chunks():
+            return (
+                f"manifest lists {len(self.chunks)} chunks, its size of {self.size} bytes "
+                f"needs {self.expected_chunks()}"
+            )
+        if len(self.chunks) != disk.chunks:
+            return f"manifest lists {len(self.chunks)} chunks, the commit record {disk.chunks}"
+        return None
+
 
 class CommitDisk(ContractModel):
     disk: DiskName
     size: int = Field(ge=0)
-    chunk_size: int = Field(gt=0)
+    chunk_size: int = Field(gt=0, le=MAX_CHUNK_SIZE)
     chunks: int = Field(ge=0)
     zero_chunks: int = Field(ge=0)
     # Compressed bytes of this disk's distinct chunks as stored (shared chunks counted too).
@@ -134,9 +154,17 @@ class CommitRecord(ContractModel):
     format: Literal[1] = RECORD_FORMAT
     id: ImageId
     box_ip: IPv4
-    created: datetime
+    created: AwareDatetime  # a naive time is damage: the box's clock zone is unknown
     disks: list[CommitDisk]
     free_space: FreeSpace = "raw"  # the policy the backup ran with (old records: raw)
+
+    @field_validator("disks")
+    @classmethod
+    def _distinct(cls, disks: list[CommitDisk]) -> list[CommitDisk]:
+        names = [d.disk for d in disks]
+        if len(set(names)) != len(names):
+            raise ValueError("a disk is named twice")
+        return disks
 
     def info(self) -> ImageInfo:
         return ImageInfo(

@@ -7,7 +7,7 @@ import pytest
 
 from onbox.errors import ImageNotFound, IntegrityError
 from onbox.imaging.backup import backup_disks
-from onbox.imaging.restore import restore_image
+from onbox.imaging.restore import PartialRestore, restore_image
 from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore
 from tests.unit.imaging.conftest import CS, IP, write_disk
@@ -37,26 +37,36 @@ def test_verify_names_image_and_offset(store: ImageStore, tmp_path: Path, damage
     assert f"image {image_id} disk sda offset {2 * CS}" in str(problem)
 
 
-def test_restore_refuses_damaged_image_target_unchanged(store: ImageStore, tmp_path: Path) -> None:
+def test_restore_refuses_known_bad_chunk_target_unchanged(
+    store: ImageStore, tmp_path: Path
+) -> None:
+    """verify recorded the chunk bad: the restore refuses before its first write."""
     image_id, _, chunks = backed_up(store, tmp_path)
     assert chunks[1] is not None
     flip_byte(store, chunks[1])
+    assert not verify_images(store).ok
     before = b"old disk content " * 2000
     target = write_disk(tmp_path / "t.img", before)
     with pytest.raises(
-        IntegrityError, match=rf"{image_id} is damaged.*offset {CS}.*no disk was touched"
+        IntegrityError, match=rf"{image_id} cannot be restored.*offset {CS}.*known bad.*no disk"
     ):
         restore_image(store, IP, image_id, {"sda": target})
     assert target.read_bytes() == before
 
 
-def test_without_precheck_damage_is_caught_while_writing(store: ImageStore, tmp_path: Path) -> None:
+def test_damage_after_verify_is_caught_while_writing(store: ImageStore, tmp_path: Path) -> None:
+    """A chunk that turned bad since verify: found mid-restore, with offset, disk partial."""
     image_id, _, chunks = backed_up(store, tmp_path)
+    assert verify_images(store).ok
     assert chunks[2] is not None
     flip_byte(store, chunks[2])
     target = write_disk(tmp_path / "t.img", bytes(8 * CS))
-    with pytest.raises(IntegrityError, match=rf"offset {2 * CS}.*partly restored"):
-        restore_image(store, IP, image_id, {"sda": target}, precheck=False, workers=1)
+    with pytest.raises(PartialRestore, match=rf"offset {2 * CS}.*partially restored") as caught:
+        restore_image(store, IP, image_id, {"sda": target}, workers=1)
+    assert (caught.value.disks, caught.value.offset) == (["sda"], 2 * CS)
+    # The restore recorded what it found: the next attempt refuses before writing.
+    with pytest.raises(IntegrityError, match=r"known bad.*no disk was touched"):
+        restore_image(store, IP, image_id, {"sda": target}, workers=1)
 
 
 def test_missing_chunk_refused_even_without_precheck(store: ImageStore, tmp_path: Path) -> None:
