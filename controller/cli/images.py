@@ -33,13 +33,12 @@ from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
 from onbox.imaging.legacy import import_legacy
 from onbox.imaging.progress import Progress, TerminalProgress, human_bytes
 from onbox.imaging.verify import verify_images
-from onbox.store import open_store
-from onbox.store.fs import FilesystemStore
+from onbox.store import ImageStore, open_store
 from schema.image import ImageInfo
 from schema.layout import BACKUP_MARKER
 
 
-def _store(file: Path | None, backup_root: str | None) -> FilesystemStore:
+def _store(file: Path | None, backup_root: str | None) -> tuple[Path, ImageStore]:
     if backup_root:
         root = Path(backup_root).expanduser().absolute()
     elif file is not None:
@@ -56,7 +55,7 @@ def _store(file: Path | None, backup_root: str | None) -> FilesystemStore:
         raise ShareError(
             f"backup share {root} is not mounted: marker {BACKUP_MARKER} missing; nothing done"
         )
-    return open_store(root)
+    return root, open_store(root)
 
 
 def _box(value: str | None) -> str | None:
@@ -95,7 +94,7 @@ def images(
     as_json: JsonOpt = False,
 ) -> None:
     """List the committed images (and the seed's legacy gz images), oldest first."""
-    listed = _store(file, backup_root).list_images(_box(box))
+    listed = _store(file, backup_root)[1].list_images(_box(box))
     if as_json:
         doc = {"images": [json.loads(i.model_dump_json()) for i in listed]}
         console.file.write(json.dumps(doc, indent=2) + "\n")
@@ -133,7 +132,7 @@ def verify(
     backup_root: BackupRootOpt = None,
 ) -> None:
     """Check every chunk of the image(s): present and hashing to its name. Exit 1 if not."""
-    store = _store(file, backup_root)
+    _root, store = _store(file, backup_root)
     box_ip: str | None = None
     image_id: str | None = None
     if image is not None:
@@ -175,11 +174,11 @@ def gc(
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Remove chunks no image references (safe while backups run on boxes)."""
-    store = _store(file, backup_root)
+    root, store = _store(file, backup_root)
     if dry_run:
         report = collect_garbage(store, dry_run=True, grace=grace)
     else:
-        with share_lock(store.root, "testboxctl gc", timeout=lock_timeout, warn=warn):
+        with share_lock(root, "testboxctl gc", timeout=lock_timeout, warn=warn):
             report = collect_garbage(store, dry_run=False, grace=grace)
     young = f", {report.young} unreferenced but younger than {grace:.0f}s kept"
     leased = f", {report.leased} leased by running backups" if report.leased else ""
@@ -200,6 +199,14 @@ def gc(
         console.print(f"removed interrupted backup {pending}", markup=False)
     for lease in report.stale_leases:
         console.print(f"removed stale lease {lease}", markup=False)
+    if report.dead_runs:
+        console.print(
+            f"put back {report.trash_restored} chunk(s) from the trash of killed gc run(s) "
+            f"{', '.join(report.dead_runs)}",
+            markup=False,
+        )
+    for problem in report.problems:
+        warn(problem)
 
 
 @app.command("import-legacy")
@@ -210,10 +217,10 @@ def import_legacy_command(
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Move a box's legacy gz image into the store (the gz is renamed to *.imported)."""
-    store = _store(file, backup_root)
+    root, store = _store(file, backup_root)
     ip = _box(box)
     assert ip is not None
-    with share_lock(store.root, f"testboxctl import-legacy {ip}", timeout=lock_timeout, warn=warn):
+    with share_lock(root, f"testboxctl import-legacy {ip}", timeout=lock_timeout, warn=warn):
         report = import_legacy(store, ip, progress=_progress())
     disks = ", ".join(f"{d.disk} {human_bytes(d.size)}" for d in report.disks)
     console.print(

@@ -12,7 +12,7 @@ from onbox.store.fs import FilesystemStore
 from onbox.store.memory import MemoryStore
 
 
-def open_store(backup_root: Path) -> FilesystemStore:
+def open_store(backup_root: Path) -> ImageStore:
     """The store on the backup share at `backup_root`; its format is checked now when the
     share exists (StoreError for a format this version does not know), and nothing is created
     until the first write (which adopts a store an older version made, see docs/images.md)."""

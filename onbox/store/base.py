@@ -686,8 +686,10 @@ class ImageStore:
                 except StoreError:
                     pass
         if not images:
-            damaged = f" ({listing.problems[0]})" if listing.problems else ""
-            raise ImageNotFound(f"box {box_ip} has no usable images{damaged}")
+            if listing.damaged:
+                why = listing.damaged[0][2]
+                raise ImageNotFound(f"box {box_ip} has no images that are not damaged ({why})")
+            raise ImageNotFound(f"box {box_ip} has no images")
         if ref == "latest":
             return images[-1]
         known = ", ".join(i.id for i in images)
