@@ -4,4 +4,11 @@ The controller may use the image store (listing, retention, verify, gc); nothing
 the controller.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+# One source for the version: pyproject.toml, through the installed distribution's metadata
+# (the maintenance root installs the project into its venv, so it has the metadata too).
+try:
+    __version__ = version("testboxctl")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"

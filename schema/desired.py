@@ -6,11 +6,12 @@ id and the rendered files all see the same values.
 """
 
 from collections import Counter
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from schema.base import ContractModel
+from schema.layout import box_name_collision
 from schema.power import PowerConfig
 from schema.schedule import Schedule
 from schema.types import (
@@ -90,8 +91,19 @@ class Site(ContractModel):
     defaults: Defaults = Defaults()
 
 
+def _box_name(value: str) -> str:
+    problem = box_name_collision(value)
+    if problem is not None:
+        raise ValueError(f"box name {problem}")
+    return value
+
+
+# A box's name is also the name of its hostname file in `<ip>/` on the backup share.
+BoxName = Annotated[Hostname, AfterValidator(_box_name)]
+
+
 class Box(ContractModel):
-    name: Hostname
+    name: BoxName
     ip: IPv4
     mac: MacAddress | None = None
     action: Action = "none"
@@ -120,7 +132,7 @@ class Box(ContractModel):
 class EffectiveBox(ContractModel):
     """A box with the site defaults filled in."""
 
-    name: Hostname
+    name: BoxName
     ip: IPv4
     mac: MacAddress | None
     action: Action

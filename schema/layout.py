@@ -5,8 +5,9 @@ seed's scripts. Both the controller and the on-box service build paths only from
 """
 
 import ipaddress
+import re
 
-from schema.types import ArmableAction
+from schema.types import DISK_NAME_PATTERN, ArmableAction
 
 # TFTP share
 PXE_CFG_DIR = "pxelinux.cfg"
@@ -34,6 +35,44 @@ IMAGES_DIR = "images"
 INFO_TXT = "testbox-info.txt"
 INFO_ZIP = "testbox-info.zip"
 INVENTORY = "inventory.json"
+# Legacy (seed) images in a box directory: `<disk>.gz`, `<disk>.raw.gz`, renamed `*.imported`.
+LEGACY_IMAGE_NAME = re.compile(rf"({DISK_NAME_PATTERN})(\.raw)?\.gz")
+
+# Every name the layout itself uses in a box directory or the backup root. A box's hostname
+# file lives in its box directory, so a box may not be called any of these (nor a legacy
+# image's name): `results` would be a file where the service needs a directory.
+LAYOUT_NAMES = frozenset(
+    {
+        RESULTS_DIR,
+        IMAGES_DIR,
+        REQUEST_FILE,
+        DISK_LIST,
+        BOX_LOG,
+        BOX_OUTPUT_LOG,
+        INFO_TXT,
+        INFO_ZIP,
+        INVENTORY,
+        BACKUP_MARKER,
+        GLOBAL_LOG,
+        LOCK_FILE,
+        STORE_DIR,
+    }
+)
+
+
+def box_name_collision(name: str) -> str | None:
+    """Why `name` cannot be a box's name on the share (it collides with the layout), or None.
+
+    Compared case-insensitively: the share may be exported from a case-insensitive filesystem.
+    """
+    lower = name.lower()
+    if lower in LAYOUT_NAMES:
+        return f"{name!r} collides with the backup share layout (docs/contract.md, Share layout)"
+    base = lower.removesuffix(".imported")
+    if LEGACY_IMAGE_NAME.fullmatch(base):
+        return f"{name!r} collides with a legacy image file name in the box directory"
+    return None
+
 
 # Kernel command line
 ACTION_ARG_PREFIX = "testbox-action-"

@@ -17,6 +17,14 @@ ArmableAction = Literal["backup", "backup-again", "restore", "refresh-info", "re
 FreeSpace = Literal["raw", "skip"]
 ACTIONS: tuple[str, ...] = ("none", "backup", "backup-again", "restore", "refresh-info", "rescue")
 
+# One source for each naming rule: the types below and every other module that needs to match
+# such a name (a legacy image file, a store directory) build on these patterns (unanchored).
+DISK_NAME_PATTERN = r"(?:sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)"
+IMAGE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+REQUEST_TOKEN_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}"
+REQUEST_ID_PATTERN = r"[0-9a-f]{12}"
+NET_DEVICE_PATTERN = r"[a-z][a-z0-9_.]{0,14}"
+
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
@@ -123,17 +131,17 @@ TftpPath = Annotated[str, AfterValidator(_tftp_path)]
 ExportPath = Annotated[str, AfterValidator(_export_path)]
 SharePath = Annotated[str, AfterValidator(_share_path)]
 KernelArg = Annotated[str, AfterValidator(_kernel_arg)]
-NetDevice = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.]{0,14}$")]
+NetDevice = Annotated[str, StringConstraints(pattern=rf"^{NET_DEVICE_PATTERN}$")]
 # sd*, hd*, vd*, xvd* and nvme<ctrl>n<ns>: the whole-disk names the on-box service images.
-DiskName = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^(sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)$"
-    ),
-]
+DiskName = Annotated[str, StringConstraints(pattern=rf"^{DISK_NAME_PATTERN}$")]
 # Image ids become directory names under <ip>/images/.
-ImageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-ImageRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ImageId = Annotated[str, StringConstraints(pattern=rf"^{IMAGE_ID_PATTERN}$")]
+ImageRef = Annotated[str, StringConstraints(pattern=rf"^{IMAGE_ID_PATTERN}$")]
 # The operator's re-run token: a date, a ticket number.
-RequestToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")]
-RequestId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{12}$")]
+RequestToken = Annotated[str, StringConstraints(pattern=rf"^{REQUEST_TOKEN_PATTERN}$")]
+RequestId = Annotated[str, StringConstraints(pattern=rf"^{REQUEST_ID_PATTERN}$")]
+
+
+def matches(pattern: str, value: str) -> bool:
+    """Whether `value` is exactly one `pattern` name (e.g. `matches(DISK_NAME_PATTERN, "sda")`)."""
+    return re.fullmatch(pattern, value) is not None

@@ -134,6 +134,8 @@ def test_reconcile_keeps_the_override_until_its_request_is_done(lab: Path) -> No
     ("args", "message"),
     [
         (("tb-nope", "backup"), "no box named 'tb-nope'"),
+        (("999.1.1.1", "backup"), "no box named '999.1.1.1'"),
+        (("10.0.2.015", "backup"), "no box named '10.0.2.015'"),
         (("10.0.2.15", "format"), "unknown action 'format'"),
         (("10.0.2.15", "backup", "--request", "two words"), "invalid --request"),
         (("10.0.2.15", "restore", "--image", "../x"), "invalid --request or --image"),
