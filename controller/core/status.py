@@ -19,11 +19,12 @@ from controller.core.plan import make_plan
 from controller.core.power_plan import parse_power_record
 from controller.core.requeststate import BoxState, decide
 from controller.core.schedule import scheduled
-from schema.desired import DesiredState
+from schema.desired import DesiredState, EffectiveBox
 from schema.image import ImageInfo
 from schema.layout import hex_ip
 from schema.observed import Observed, ObservedResult
 from schema.request import request_id
+from schema.schedule import duration_seconds
 
 STATUS_FORMAT_VERSION = 1
 
@@ -83,6 +84,9 @@ class BoxStatus(BaseModel):
     last_success: datetime | None = None
     # ISO-8601 UTC; None when the box has no schedule in effect (or an explicit action).
     next_backup_due: datetime | None = None
+    # The schedule's backup_every in seconds when a schedule is in effect (action none): the
+    # status page marks the newest backup overdue when it is older than this.
+    backup_every_seconds: int | None = None
     power: PowerSummary | None = None
 
 
@@ -109,6 +113,12 @@ def _image_summary(image: ImageInfo) -> ImageSummary:
         logical_bytes=sum(d.size for d in image.disks),
         stored_bytes=sum(d.stored_bytes for d in image.disks),
     )
+
+
+def _every(box: EffectiveBox) -> int | None:
+    if box.schedule is None or box.action != "none":
+        return None
+    return duration_seconds(box.schedule.backup_every)
 
 
 def _armed_revision(request_text: str | None, rid: str | None) -> str | None:
@@ -197,6 +207,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                     default=None,
                 ),
                 next_backup_due=when.next_due,
+                backup_every_seconds=_every(entry.box),
                 power=_power(seen.power_json if seen is not None else None),
             )
         )

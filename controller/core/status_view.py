@@ -153,16 +153,20 @@ def _chart(images: list[ImageSummary]) -> Chart | None:
     return Chart(CHART_WIDTH, CHART_HEIGHT, points, dots, human_bytes(peak))
 
 
-def backup_due(box: BoxStatus) -> datetime | None:
-    """When the box's next backup is due by its schedule, if status knows (issue 9 adds
-    `next_backup_due` to BoxStatus; read by name so this view works before and after)."""
-    due = getattr(box, "next_backup_due", None)
-    return due if isinstance(due, datetime) else None
+def backup_overdue(box: BoxStatus) -> bool | None:
+    """Is the newest backup older than the box's schedule (or missing)? None: no schedule.
+
+    Age against `backup_every`, not `next_backup_due`: outside its window a box's next due
+    moment is the window's start, in the future, while its newest backup is already too old.
+    """
+    if box.backup_every_seconds is None:
+        return None
+    age = box.newest_backup_age_seconds
+    return age is None or age > box.backup_every_seconds
 
 
 def _box_view(box: BoxStatus, now: datetime) -> BoxView:
     last = box.last_result
-    due = backup_due(box)
     return BoxView(
         name=box.name,
         ip=box.ip,
@@ -193,7 +197,7 @@ def _box_view(box: BoxStatus, now: datetime) -> BoxView:
             for i in reversed(box.images)  # newest first
         ],
         newest_age=human_age(box.newest_backup_age_seconds),
-        overdue=due is not None and due <= now,
+        overdue=backup_overdue(box) is True,
         chart=_chart(box.images),
     )
 
@@ -246,7 +250,7 @@ _HELP = {
     "testbox_box_images": "Committed images of the box.",
     "testbox_box_newest_image_age_seconds": "Age of the box's newest image.",
     "testbox_box_stored_bytes": "Compressed bytes of the box's images (shared chunks per image).",
-    "testbox_box_backup_overdue": "1 when the box's scheduled backup is due and not done.",
+    "testbox_box_backup_overdue": "1 when the newest backup is older than the box's schedule.",
     "testbox_store_logical_bytes": "Sum of disk sizes over all chunked images.",
     "testbox_store_referenced_bytes": "Compressed bytes the images reference (before dedup).",
     "testbox_store_stored_bytes": "Bytes of the chunk files in the store, each counted once.",
@@ -282,9 +286,9 @@ def render_prometheus(report: StatusReport, totals: StoreTotals) -> str:
         if box.newest_backup_age_seconds is not None:
             add("testbox_box_newest_image_age_seconds", box.newest_backup_age_seconds, **who)
         add("testbox_box_stored_bytes", sum(i.stored_bytes for i in box.images), **who)
-        due = backup_due(box)
-        if due is not None:
-            add("testbox_box_backup_overdue", 1 if due <= now else 0, **who)
+        overdue = backup_overdue(box)
+        if overdue is not None:
+            add("testbox_box_backup_overdue", 1 if overdue else 0, **who)
     add("testbox_store_logical_bytes", totals.logical_bytes)
     add("testbox_store_referenced_bytes", totals.referenced_bytes)
     add("testbox_store_stored_bytes", totals.stored_bytes)

@@ -8,7 +8,7 @@ reconciled), so the page's "pending reconcile" shows too.
 """
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ BACKUPS = {
     "tb-rescue-01": 2,
 }
 OUT_OF_SYNC = "tb-armed-01"
+OVERDUE = "tb-idle-01"
 # Keep every backup (the site default keeps 2): the charts show a history.
 for _box in BOXES:
     _box["retention"] = {"keep_last": 10}
@@ -98,5 +99,13 @@ def build_lab12(root: Path) -> tuple[Shares, Path, DesiredState]:
             path.write_text(text)
     # As the on-box service would: a finished request's config goes (here: by the next run).
     apply_plan(make_plan(synced, observe(shares, now=T0), revision="a1b2c3d4e5f6"), shares)
-    desired_file = write_desired(root / "desired.yaml", BOXES, shares.tftp, shares.backup)
+    # tb-idle-01's newest backup (8 days old) is older than its schedule: the page marks it
+    # overdue. The window starts 6 hours from now, so the schedule arms nothing during the test.
+    start = (datetime.now(UTC) + timedelta(hours=6)).replace(minute=0)
+    window = f"{start:%H:%M}-{start + timedelta(hours=1):%H:%M}"
+    boxes = [
+        b | {"schedule": {"backup_every": "1d", "window": window}} if b["name"] == OVERDUE else b
+        for b in BOXES
+    ]
+    desired_file = write_desired(root / "desired.yaml", boxes, shares.tftp, shares.backup)
     return shares, desired_file, state

@@ -117,3 +117,22 @@ def test_bad_revision_is_one_line_exit_1_nothing_changed(tmp_path: Path) -> None
     assert not (shares.backup / "10.0.2.15").exists()
     env = cli("reconcile", "-f", desired, "--dry-run", "--json", env={"TESTBOX_REVISION": "r-9"})
     assert env.returncode == 2 and json.loads(env.stdout)["revision"] == "r-9"
+
+
+def test_saved_plan_carries_its_revision_to_apply(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path / "shares")
+    desired = write_desired(tmp_path / "d.yaml", [X], shares.tftp, shares.backup)
+    saved = tmp_path / "plan.json"
+    planned = cli("reconcile", "-f", desired, "--dry-run", "--out", saved, "--revision", "mr-12")
+    assert planned.returncode == 2, planned.stderr
+    assert json.loads(saved.read_text())["revision"] == "mr-12"
+    applied = cli("apply", saved, env={"TESTBOX_REVISION": "ignored-for-a-saved-plan"})
+    assert applied.returncode == 0, applied.stderr
+    request = json.loads((shares.backup / "10.0.2.15" / "request.json").read_text())
+    assert request["revision"] == "mr-12"
+    log = (shares.backup / GLOBAL_LOG).read_text().splitlines()
+    assert log and all(line.endswith("[revision mr-12]") for line in log)
+    # A saved plan is an input file: a revision that could add a log line is refused.
+    saved.write_text(saved.read_text().replace('"mr-12"', '"a\\nb"'))
+    refused = cli("apply", saved)
+    assert refused.returncode == 1 and "revision" in refused.stderr

@@ -19,7 +19,7 @@ import pytest
 
 from controller.core.status_view import STATE_WORDS
 from tests.review.helpers import ARTIFACTS, cli, need_program
-from tests.review.lab12 import BACKUPS, BOXES, OUT_OF_SYNC, STATES, build_lab12
+from tests.review.lab12 import BACKUPS, BOXES, OUT_OF_SYNC, OVERDUE, STATES, build_lab12
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -119,6 +119,7 @@ def test_status_page_in_headless_chromium(lab: tuple[Path, Path], tmp_path: Path
             row = dom.by_id[f"box-{name}"]
             assert STATE_WORDS[state] in row and box["ip"] in row
             assert ("pending reconcile" in row) == (name == OUT_OF_SYNC)
+            assert ("(overdue)" in row) == (name == OVERDUE)
         for state in STATES:
             assert dom.by_id[f"count-{state}"] == "2"
         # Store totals: as the status report's images add up, and as the store measured.
@@ -188,7 +189,21 @@ def test_prometheus_textfile(lab: tuple[Path, Path]) -> None:
     assert ages == set(BACKUPS)
     in_sync = {lab["box"]: v for lab, v in samples["testbox_box_in_sync"]}
     assert [b for b, v in in_sync.items() if v == 0] == [OUT_OF_SYNC]
+    overdue = samples["testbox_box_backup_overdue"]
+    assert [(lab["box"], v) for lab, v in overdue] == [(OVERDUE, 1.0)]
     (logical,) = samples["testbox_store_logical_bytes"]
     assert logical[1] == sum(BACKUPS.values()) * 256 * 1024
     (stored,) = samples["testbox_store_stored_bytes"]
     assert 0 < stored[1] < logical[1]
+
+
+def test_status_page_errors_are_one_line(lab: tuple[Path, Path], tmp_path: Path) -> None:
+    _, desired = lab
+    missing = tmp_path / "no-such-dir" / "status.html"
+    done = cli("status", "-f", desired, "--html", missing)
+    assert done.returncode == 1
+    assert (
+        done.stderr.count("\n") == 1 and f"{missing}: cannot write the status page" in done.stderr
+    )
+    both = cli("status", "-f", desired, "--prometheus", "--json")
+    assert both.returncode == 1 and "pick one" in both.stderr
