@@ -10,6 +10,7 @@ behind cannot stall the run. Its output (bounded) goes into the box's log.
 import contextlib
 import os
 import signal
+import string
 import subprocess
 
 from controller.io.power import CycleResult, PowerError, PowerState
@@ -26,7 +27,8 @@ def command_argv(box: PowerTarget) -> list[str]:
     values = {"name": box.name, "ip": box.ip, "hexip": hex_ip(box.ip), "mac": box.mac}
     argv = []
     for item in box.power.command or []:
-        if "{mac}" in item and box.mac is None:
+        fields = {f for _, f, _, _ in string.Formatter().parse(item) if f is not None}
+        if "mac" in fields and box.mac is None:
             raise PowerError(
                 f"{box.name} ({box.ip}): power command uses {{mac}} but the box has no mac"
             )
