@@ -24,8 +24,11 @@ IMAGE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 REQUEST_TOKEN_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}"
 REQUEST_ID_PATTERN = r"[0-9a-f]{12}"
 NET_DEVICE_PATTERN = r"[a-z][a-z0-9_.]{0,14}"
+HOST_LABEL_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+PATH_SEGMENT_PATTERN = r"[A-Za-z0-9._+-]+"
+KERNEL_ARG_PATTERN = r"[A-Za-z0-9._:/,=+@-]+"
 
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_HOST_LABEL = re.compile(HOST_LABEL_PATTERN)
 
 
 # Canonical dotted decimal (no leading zeros): what `str(IPv4Address(v)) == v` accepts, as one
@@ -87,7 +90,7 @@ def _tftp_path(value: str) -> str:
     segments = value.split("/")
     if any(seg in ("", ".", "..") for seg in segments):
         raise ValueError(f"empty, '.' or '..' path segment: {value!r}")
-    if not all(re.fullmatch(r"[A-Za-z0-9._+-]+", seg) for seg in segments):
+    if not all(re.fullmatch(PATH_SEGMENT_PATTERN, seg) for seg in segments):
         raise ValueError(f"only letters, digits and ._+- allowed in path segments: {value!r}")
     return value
 
@@ -113,7 +116,7 @@ RESERVED_KERNEL_ARGS = ("initrd", "root", "nfsroot", "ip", "boot", "BOOT_IMAGE")
 
 
 def _kernel_arg(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9._:/,=+@-]+", value):
+    if not re.fullmatch(KERNEL_ARG_PATTERN, value):
         raise ValueError(
             f"kernel argument may only hold letters, digits and ._:/,=+@- (no spaces): {value!r}"
         )

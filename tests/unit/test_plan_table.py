@@ -1,25 +1,28 @@
-"""The planner table (SPEC §3): every desired action by every observed situation of one box.
+"""The planner table: every desired action by every observed situation of one box.
 
-Each case builds real shares for the situation, observes them, plans, and checks the operation
-kinds, the reason of the config change, the notices, and the state `status` reports. The
-situations are set up with the box armed for its desired action (for action `none`: armed for
-a backup, i.e. the operator has just set the box back to none).
+The planner is pure, so its table needs no shares: each situation is an `Observed` value built
+here, the box "armed" by applying the planner's own plan to the observation in memory
+(`applied`). Each case plans and checks the operation kinds, the reason of the config change,
+the notices, and the state `status` reports. The situations are set up with the box armed for
+its desired action (for action `none`: armed for a backup, i.e. the operator has just set the
+box back to none). What apply and observe do on real shares is tested in test_apply.py,
+test_observe.py and the property test tests/property/test_converge.py.
 """
 
 from collections.abc import Callable
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from controller.core.plan import make_plan
 from controller.core.status import box_states
-from controller.io.observe import observe
-from controller.io.shares import Shares
 from schema.desired import DesiredState
 from schema.layout import PXE_CFG_DIR, hex_ip
+from schema.observed import Observed, ObservedBox, ObservedConfig, ObservedResult
+from schema.plan import Plan
 from schema.request import request_id
-from tests.lab_builder import desired, make_shares, managed_config, write_config, write_result
+from tests.lab_builder import T0, desired, managed_config
 
 IP = "10.0.2.15"
 OTHER = {"name": "tb-other", "ip": "10.0.2.99"}
@@ -31,13 +34,39 @@ def box(action: str) -> dict[str, Any]:
     return {"name": "tb1", "ip": IP, "action": action}
 
 
-def arm_on_share(root: Path, shares: Shares, action: str) -> DesiredState:
-    """Apply the plan for `action` so the box is armed exactly as testboxctl arms it."""
-    from controller.io.apply import apply_plan
+def empty() -> Observed:
+    return Observed(tftp_root="/tftp", backup_root="/backup", observed_at=T0, fingerprint="f")
 
-    state = desired(box(action))
-    apply_plan(make_plan(state, observe(shares)), shares)
-    return state
+
+def applied(plan: Plan, observed: Observed) -> Observed:
+    """`observed` after `plan` was applied: what observe would see next (pure, in memory)."""
+    configs = dict(observed.configs)
+    boxes = dict(observed.boxes)
+    for op in plan.operations:
+        ip = op.path.split("/")[0]
+        seen = boxes.get(ip)
+        if op.kind == "remove-config":
+            configs.pop(op.path.removeprefix(f"{PXE_CFG_DIR}/"), None)
+        elif op.kind == "write-config":
+            name = op.path.removeprefix(f"{PXE_CFG_DIR}/")
+            content = op.content or ""
+            configs[name] = ObservedConfig(
+                name=name, managed=True, request_id=op.request_id, content=content
+            )
+        elif op.kind == "create-box-dir":
+            boxes[ip] = ObservedBox(ip=ip)
+        elif seen is not None and op.kind == "write-hostname":
+            boxes[ip] = seen.model_copy(update={"files": seen.files | {op.path.split("/")[1]}})
+        elif seen is not None and op.kind == "write-request":
+            boxes[ip] = seen.model_copy(update={"request_json": op.content})
+        elif seen is not None and op.kind == "write-disk-list":
+            boxes[ip] = seen.model_copy(update={"disk_list": op.content})
+    return observed.model_copy(update={"configs": configs, "boxes": boxes})
+
+
+def arm(state: DesiredState, observed: Observed) -> Observed:
+    """The observation once the box is armed exactly as testboxctl arms it."""
+    return applied(make_plan(state, observed), observed)
 
 
 def rid_of(state: DesiredState) -> str:
@@ -46,54 +75,75 @@ def rid_of(state: DesiredState) -> str:
     return rid
 
 
-# Situation builders: (tmp root, shares, desired action) -> the desired state to plan against.
-def s_nothing(root: Path, shares: Shares, action: str) -> DesiredState:
-    return desired(box(action))
+Situation = Callable[[str], tuple[DesiredState, Observed]]
 
 
-def _armed_for(shares: Shares, root: Path, action: str) -> DesiredState:
-    return arm_on_share(root, shares, action if action != "none" else "backup")
+def _armed_for(action: str) -> tuple[DesiredState, Observed]:
+    state = desired(box(action if action != "none" else "backup"))
+    return state, arm(state, empty())
 
 
-def s_armed(root: Path, shares: Shares, action: str) -> DesiredState:
-    _armed_for(shares, root, action)
-    return desired(box(action))
+def with_result(observed: Observed, rid: str, outcome: str, attempt: int) -> Observed:
+    seen = observed.boxes[IP]
+    result = ObservedResult(
+        request_id=rid,
+        outcome=outcome,  # type: ignore[arg-type]
+        attempt=attempt,
+        finished=T0 + timedelta(minutes=attempt),
+        error="disk read error" if outcome == "failure" else None,
+    )
+    boxes = {**observed.boxes, IP: seen.model_copy(update={"results": {rid: result}})}
+    return observed.model_copy(update={"boxes": boxes})
 
 
-def _with_result(outcome: str, attempt: int) -> Callable[[Path, Shares, str], DesiredState]:
-    def build(root: Path, shares: Shares, action: str) -> DesiredState:
-        armed = _armed_for(shares, root, action)
-        a = armed.boxes[0].action
-        write_result(shares, IP, rid_of(armed), outcome, attempt, action=a)
-        return desired(box(action))
+# Situation builders: desired action -> (the desired state to plan, the observation).
+def s_nothing(action: str) -> tuple[DesiredState, Observed]:
+    return desired(box(action)), empty()
+
+
+def s_armed(action: str) -> tuple[DesiredState, Observed]:
+    return desired(box(action)), _armed_for(action)[1]
+
+
+def _with_result(outcome: str, attempt: int) -> Situation:
+    def build(action: str) -> tuple[DesiredState, Observed]:
+        armed, observed = _armed_for(action)
+        return desired(box(action)), with_result(observed, rid_of(armed), outcome, attempt)
 
     return build
 
 
-def s_rescue_ready(root: Path, shares: Shares, action: str) -> DesiredState:
-    armed = arm_on_share(root, shares, "rescue")
-    write_result(shares, IP, rid_of(armed), "rescue-ready", 1, action="rescue")
-    return desired(box(action))
+def s_rescue_ready(action: str) -> tuple[DesiredState, Observed]:
+    armed = desired(box("rescue"))
+    observed = with_result(arm(armed, empty()), rid_of(armed), "rescue-ready", 1)
+    return desired(box(action)), observed
 
 
-def s_box_removed(root: Path, shares: Shares, action: str) -> DesiredState:
-    _armed_for(shares, root, action)
-    return desired(OTHER)
+def s_box_removed(action: str) -> tuple[DesiredState, Observed]:
+    return desired(OTHER), _armed_for(action)[1]
 
 
-def s_drifted(root: Path, shares: Shares, action: str) -> DesiredState:
-    armed = _armed_for(shares, root, action)
+def _config(observed: Observed, name: str, content: str, managed: bool) -> Observed:
+    rid = observed.configs[name].request_id if name in observed.configs else None
+    cfg = ObservedConfig(
+        name=name, managed=managed, request_id=rid if managed else None, content=content
+    )
+    return observed.model_copy(update={"configs": {**observed.configs, name: cfg}})
+
+
+def s_drifted(action: str) -> tuple[DesiredState, Observed]:
+    armed, observed = _armed_for(action)
     name, content = managed_config(armed, "tb1")
-    write_config(shares, name, content.replace("LOCALBOOT 0", "LOCALBOOT 0\nMENU HIDDEN"))
-    return desired(box(action))
+    drifted = content.replace("LOCALBOOT 0", "LOCALBOOT 0\nMENU HIDDEN")
+    return desired(box(action)), _config(observed, name, drifted, managed=True)
 
 
-def s_foreign(root: Path, shares: Shares, action: str) -> DesiredState:
-    write_config(shares, hex_ip(IP), "DEFAULT hand-made\nLABEL hand-made\n  LOCALBOOT 0\n")
-    return desired(box(action))
+def s_foreign(action: str) -> tuple[DesiredState, Observed]:
+    foreign = "DEFAULT hand-made\nLABEL hand-made\n  LOCALBOOT 0\n"
+    return desired(box(action)), _config(empty(), hex_ip(IP), foreign, managed=False)
 
 
-SITUATIONS: dict[str, Callable[[Path, Shares, str], DesiredState]] = {
+SITUATIONS: dict[str, Situation] = {
     "nothing": s_nothing,
     "armed": s_armed,
     "success": _with_result("success", 1),
@@ -176,10 +226,8 @@ def expected(action: str, situation: str) -> Row:
 
 @pytest.mark.parametrize("situation", list(SITUATIONS))
 @pytest.mark.parametrize("action", ACTIONS)
-def test_planner_table(tmp_path: Path, action: str, situation: str) -> None:
-    shares = make_shares(tmp_path)
-    state = SITUATIONS[situation](tmp_path, shares, action)
-    observed = observe(shares)
+def test_planner_table(action: str, situation: str) -> None:
+    state, observed = SITUATIONS[situation](action)
     plan = make_plan(state, observed)
     ops, reason, notices, status_state = expected(action, situation)
 
@@ -196,6 +244,15 @@ def test_planner_table(tmp_path: Path, action: str, situation: str) -> None:
     if status_state is not None:
         [status] = [b for b in box_states(state, observed).boxes if b.ip == IP]
         assert status.state == status_state
+        # status's in_sync is the planner's: no operation for the box.
+        assert status.in_sync == (not [op for op in plan.operations if op.ip == IP])
+
+
+def test_applying_the_plan_in_memory_converges() -> None:
+    """The table's `applied` is faithful enough: a plan applied leaves nothing to plan."""
+    for action in ACTIONS:
+        state = desired(box(action))
+        assert make_plan(state, arm(state, empty())).empty
 
 
 def test_every_action_and_situation_is_in_the_table() -> None:
