@@ -19,6 +19,9 @@ from schema.plan import Notice, Operation, Plan
 
 # Diffs longer than this are collapsed into <details>.
 COLLAPSE_LINES = 20
+# GitHub refuses a comment longer than 65,536 characters (GitLab notes allow 1,000,000): a plan
+# for a big change is shortened to fit rather than not posted at all (see render_plan_markdown).
+MAX_CHARS = 65_536
 
 _CHANGE = {
     "remove-config": "remove",
@@ -122,41 +125,92 @@ def _notice_line(notice: Notice) -> str:
     return f"- **{notice.kind}**: {who}{place}{escape(notice.message)}"
 
 
-def render_plan_markdown(plan: Plan, title: str = "testboxctl plan") -> str:
-    """The whole Markdown document; ends with a newline."""
-    ordered = sorted(plan.operations, key=_group_key)  # stable: apply order within a box
-    boxes = len({_group_key(op) for op in ordered})
-    lines = [f"### {escape(title)}", "", _summary(plan, boxes), ""]
-    lines.append(
-        f"TFTP share {code(plan.tftp_root)}, backup share {code(plan.backup_root)}, "
-        f"observed {plan.observed_at:%Y-%m-%d %H:%M:%SZ}."
+def render_plan_markdown(
+    plan: Plan, title: str = "testboxctl plan", max_chars: int | None = MAX_CHARS
+) -> str:
+    """The whole Markdown document; ends with a newline.
+
+    When it is longer than `max_chars`, the diffs are left out first (with a line saying so),
+    then the table and the notices are cut to as many rows as fit, each with a last line that
+    counts the rest. The summary line always counts everything.
+    """
+    parts = _Parts(plan, title)
+    full = parts.document(diffs=True, rows=None)
+    if max_chars is None or len(full) <= max_chars:
+        return full
+    shorter = parts.document(diffs=False, rows=None)
+    if len(shorter) <= max_chars:
+        return shorter
+    low, high = 0, max(len(parts.rows), len(parts.notices))
+    while low < high:  # the most rows that fit (each part is rendered once; joining is cheap)
+        mid = (low + high + 1) // 2
+        if len(parts.document(diffs=False, rows=mid)) <= max_chars:
+            low = mid
+        else:
+            high = mid - 1
+    return parts.document(diffs=False, rows=low)
+
+
+class _Parts:
+    """Every line of the document, rendered once, to be assembled in full or shortened."""
+
+    def __init__(self, plan: Plan, title: str) -> None:
+        ordered = sorted(plan.operations, key=_group_key)  # stable: apply order within a box
+        boxes = len({_group_key(op) for op in ordered})
+        self.head = [
+            f"### {escape(title)}",
+            "",
+            _summary(plan, boxes),
+            "",
+            f"TFTP share {code(plan.tftp_root)}, backup share {code(plan.backup_root)}, "
+            f"observed {plan.observed_at:%Y-%m-%d %H:%M:%SZ}.",
+        ]
+        self.rows = [
+            f"| {_box_cell(op)} | {escape(op.ip or '-')} | {_verb(op)} {code(_target(op))} "
+            f"| {escape(op.reason)} |"
+            for op in ordered
+        ]
+        changed = [(op, d) for op in ordered if (d := _diff(op))]
+        self.changed = len(changed)
+        self.diffs: list[str] = []
+        for op, diff in changed:
+            self.diffs += _diff_block(op, diff)
+        self.notices = [_notice_line(n) for n in plan.notices]
+
+    def document(self, *, diffs: bool, rows: int | None) -> str:
+        lines = list(self.head)
+        if self.rows:
+            lines += ["", "| box | IP | change | reason |", "|---|---|---|---|"]
+            lines += self.rows[:rows]
+            if rows is not None and len(self.rows) > rows:
+                more = len(self.rows) - rows
+                lines.append(f"| … | | {more} more change(s) | not shown: too long |")
+        if self.changed and not diffs:
+            lines += [
+                "",
+                f"*{self.changed} diff(s) not shown: the plan is too long for a comment. "
+                "`testboxctl reconcile --dry-run` in the job log shows them.*",
+            ]
+        if self.changed and diffs:
+            lines += ["", "#### Diffs", *self.diffs]
+        if self.notices:
+            lines += ["", "#### Notices (nothing is changed for these)", ""]
+            lines += self.notices[:rows]
+            if rows is not None and len(self.notices) > rows:
+                lines.append(f"- … {len(self.notices) - rows} more notice(s) not shown")
+        return "\n".join(lines) + "\n"
+
+
+def _diff_block(op: Operation, diff: list[str]) -> list[str]:
+    what = f"{escape(op.box or op.ip or '-')}: {_verb(op)} {code(_target(op))}"
+    block = fenced("\n".join(diff))
+    if len(diff) <= COLLAPSE_LINES:
+        return ["", what, "", *block]
+    # A blank line after <summary> and before </details>: without it, renderers (GitHub,
+    # GitLab, CommonMark) keep the fence as raw HTML text. An HTML block is not Markdown: the
+    # summary is HTML-escaped text and <code>.
+    summary = (
+        f"{html_text(op.box or op.ip or '-')}: {_verb(op)} "
+        f"<code>{html_text(_target(op))}</code> ({len(diff)} diff lines)"
     )
-    if ordered:
-        lines += ["", "| box | IP | change | reason |", "|---|---|---|---|"]
-        for op in ordered:
-            lines.append(
-                f"| {_box_cell(op)} | {escape(op.ip or '-')} | {_verb(op)} {code(_target(op))} "
-                f"| {escape(op.reason)} |"
-            )
-    diffs = [(op, d) for op in ordered if (d := _diff(op))]
-    if diffs:
-        lines += ["", "#### Diffs"]
-        for op, diff in diffs:
-            what = f"{escape(op.box or op.ip or '-')}: {_verb(op)} {code(_target(op))}"
-            block = fenced("\n".join(diff))
-            if len(diff) > COLLAPSE_LINES:
-                # A blank line after <summary> and before </details>: without it, renderers
-                # (GitHub, GitLab, CommonMark) keep the fence as raw HTML text.
-                # An HTML block is not Markdown: the summary is HTML-escaped text and <code>.
-                summary = (
-                    f"{html_text(op.box or op.ip or '-')}: {_verb(op)} "
-                    f"<code>{html_text(_target(op))}</code> ({len(diff)} diff lines)"
-                )
-                lines += ["", "<details>", f"<summary>{summary}</summary>", "", *block]
-                lines += ["", "</details>"]
-            else:
-                lines += ["", what, "", *block]
-    if plan.notices:
-        lines += ["", "#### Notices (nothing is changed for these)", ""]
-        lines += [_notice_line(n) for n in plan.notices]
-    return "\n".join(lines) + "\n"
+    return ["", "<details>", f"<summary>{summary}</summary>", "", *block, "", "</details>"]

@@ -15,7 +15,7 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from controller.core.render_markdown import COLLAPSE_LINES, render_plan_markdown
+from controller.core.render_markdown import COLLAPSE_LINES, MAX_CHARS, render_plan_markdown
 from schema.plan import Notice, Operation, Plan
 from tests.golden.test_plan_golden import golden_plan
 
@@ -150,3 +150,27 @@ def test_text_from_the_shares_stays_inside_its_cell(hostile: str) -> None:
     assert not [c for t in tokens if t.children for c in t.children if c.type == "link_open"]
     fences = [t for t in tokens if t.type == "fence"]
     assert len(fences) == 1 and hostile.splitlines()[0] in fences[0].content
+
+
+def test_a_huge_plan_is_shortened_to_fit_a_comment() -> None:
+    ops = [
+        _config_op(30, box=f"tb-{n:04d}").model_copy(update={"ip": f"10.0.{n // 250}.{n % 250}"})
+        for n in range(3000)
+    ]
+    notices = [Notice(kind="orphaned-box", ip=f"10.9.0.{n}", message="kept") for n in range(200)]
+    plan = _plan(*ops, notices=notices)
+    text = render_plan_markdown(plan)
+    assert len(text) <= MAX_CHARS
+    assert "**3000 change(s)** for **3000 box(es)**; 200 notice(s)" in text
+    assert "3000 diff(s) not shown" in text
+    tokens = _parser().parse(text)
+    rows = _rows(tokens)
+    assert 100 < len(rows) < 3000 and all(len(r) == 4 for r in rows)
+    assert rows[-1][2] == f"{3000 - (len(rows) - 1)} more change(s)"
+    assert not [t for t in tokens if t.type == "fence"]
+    # Without a limit, everything is there.
+    assert len(_rows(_parser().parse(render_plan_markdown(plan, max_chars=None)))) == 3000
+    # Dropping the diffs alone is enough for a medium plan: all rows stay.
+    medium = _plan(*ops[:300])
+    short = render_plan_markdown(medium)
+    assert len(_rows(_parser().parse(short))) == 300 and "300 diff(s) not shown" in short
