@@ -50,7 +50,7 @@ def main() -> None:
             {"sda": args.disk},
             chunk_size=args.chunk_size,
             workers=args.workers,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         figures = {"image_id": report.image_id, **report.disks[0].model_dump()}
     else:

@@ -209,8 +209,12 @@ def generate(root: Path, boxes: int) -> LabFigures:
         _write(box_dir / "maintenance.log", "".join(log), counter)
         global_log += log[:2]
         for _old in range(2):  # results of requests long done
-            rid = f"{rng.randrange(16**12):012x}"
-            _write(box_dir / RESULTS_DIR / f"{rid}.json", _result(box, rid, "success", 1), counter)
+            old_rid = f"{rng.randrange(16**12):012x}"
+            _write(
+                box_dir / RESULTS_DIR / f"{old_rid}.json",
+                _result(box, old_rid, "success", 1),
+                counter,
+            )
         _images(backup, box, pool, rng, counter)
         if i % 10 == 0:
             _write(box_dir / "sda.gz", b"\x1f\x8b" + rng.randbytes(2000), counter)

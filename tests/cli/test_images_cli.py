@@ -10,7 +10,7 @@ import pytest
 from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import restore_image
 from onbox.store import open_store
-from onbox.store.fs import FilesystemStore
+from onbox.store.base import ImageStore
 from tests.cli.runner import CliResult, run_cli
 from tests.unit.imaging.helpers import flip_byte
 
@@ -31,7 +31,7 @@ def share(tmp_path: Path) -> Path:
     return root
 
 
-def two_images(share: Path, tmp_path: Path) -> tuple[FilesystemStore, list[str], bytes]:
+def two_images(share: Path, tmp_path: Path) -> tuple[ImageStore, list[str], bytes]:
     store = open_store(share)
     rng = random.Random(9)
     data = rng.randbytes(4 * CS) + bytes(2 * CS)

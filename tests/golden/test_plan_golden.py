@@ -11,6 +11,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ from tests.lab_builder import (
 
 HERE = Path(__file__).parent
 
-BOXES = [
+BOXES: list[dict[str, Any]] = [
     {"name": "tb-new", "ip": "10.0.2.15", "action": "backup"},
     {"name": "tb-drift", "ip": "10.0.2.16", "action": "backup-again", "disks": ["sda", "sdb"]},
     {"name": "tb-done", "ip": "10.0.2.17", "action": "backup"},

@@ -102,7 +102,7 @@ def _plan(*ops: Operation, notices: list[Notice] | None = None) -> Plan:
     return Plan(
         tftp_root="/lab/tftp",
         backup_root="/lab/backup",
-        observed_at="2026-11-25T12:00:00Z",  # type: ignore[arg-type]
+        observed_at="2026-11-25T12:00:00Z",
         fingerprint="0" * 64,
         operations=list(ops),
         notices=notices or [],

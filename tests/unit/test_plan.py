@@ -3,6 +3,7 @@
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from tests.lab_builder import (
     write_result,
 )
 
-BOXES = [
+BOXES: list[dict[str, Any]] = [
     {"name": "tb1", "ip": "10.0.2.15", "action": "backup"},
     {"name": "tb2", "ip": "10.0.2.16", "action": "restore", "disks": ["sda", "sdb"]},
 ]
@@ -71,7 +72,7 @@ def test_armed_restore_target_is_never_pruned(tmp_path: Path) -> None:
     oldest = ids[-1]
     box = {**BOXES[1], "image": oldest, "retention": {"keep_last": 1}}
     plan = make_plan(desired(box), observe(shares))
-    pruned = [op.image_id for op in plan.operations if op.kind == "prune-image"]
+    pruned = [op.image_id or "" for op in plan.operations if op.kind == "prune-image"]
     assert sorted(pruned) == sorted(ids[1:3])  # newest kept by the rule, oldest protected
     assert all(op.reason == "retention (keep_last=1)" for op in plan.operations if op.image_id)
 

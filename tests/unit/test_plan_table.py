@@ -87,7 +87,7 @@ def with_result(observed: Observed, rid: str, outcome: str, attempt: int) -> Obs
     seen = observed.boxes[IP]
     result = ObservedResult(
         request_id=rid,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         attempt=attempt,
         finished=T0 + timedelta(minutes=attempt),
         error="disk read error" if outcome == "failure" else None,

@@ -43,10 +43,14 @@ def test_backup_and_restore_report_progress(tmp_path: Path) -> None:
     disk = tmp_path / "d.img"
     disk.write_bytes(b"x" * 10_000 + bytes(5_000))
     events: list[ProgressEvent] = []
-    backup_disks(store, "10.0.0.1", {"sda": disk}, chunk_size=4096, progress=events.append)
+
+    def record(event: ProgressEvent) -> None:
+        events.append(event)
+
+    backup_disks(store, "10.0.0.1", {"sda": disk}, chunk_size=4096, progress=record)
     target = tmp_path / "t.img"
     target.write_bytes(bytes(15_000))
-    restore_image(store, "10.0.0.1", "latest", {"sda": target}, progress=events.append)
+    restore_image(store, "10.0.0.1", "latest", {"sda": target}, progress=record)
     finished = [e for e in events if e.finished]
     assert [(e.task, e.done, e.total) for e in finished] == [
         ("backup sda", 15_000, 15_000),
