@@ -94,7 +94,10 @@ def images(
     as_json: JsonOpt = False,
 ) -> None:
     """List the committed images (and the seed's legacy gz images), oldest first."""
-    listed = _store(file, backup_root)[1].list_images(_box(box))
+    listing = _store(file, backup_root)[1].scan(_box(box))
+    for problem in listing.problems:
+        warn(problem)
+    listed = listing.images
     if as_json:
         doc = {"images": [json.loads(i.model_dump_json()) for i in listed]}
         console.file.write(json.dumps(doc, indent=2) + "\n")
@@ -144,6 +147,8 @@ def verify(
         else:
             image_id = head
     report = verify_images(store, box_ip, image_id, progress=_progress())
+    if report.record_error:
+        warn(report.record_error)
     for problem in report.problems:
         console.print(str(problem), markup=False)
     summary = (

@@ -49,6 +49,7 @@ class VerifyReport:
     bytes_checked: int = 0
     problems: list[ChunkProblem] = field(default_factory=list)
     checked_ids: set[str] = field(default_factory=set)  # chunks whose bytes were checked
+    record_error: str | None = None  # why the verify record could not be written
 
     @property
     def ok(self) -> bool:
@@ -174,11 +175,14 @@ def verify_images(
             for p in report.problems
             if p.chunk_id is not None and p.kind in ("corrupt", "unreadable")
         }
-        write_verify_record(
-            store,
-            images=report.images,
-            damaged_images=set(report.damaged_images()),
-            checked=report.checked_ids,
-            bad=bad,
-        )
+        try:
+            write_verify_record(
+                store,
+                images=report.images,
+                damaged_images=set(report.damaged_images()),
+                checked=report.checked_ids,
+                bad=bad,
+            )
+        except StoreError as exc:
+            report.record_error = f"verify record not written: {exc.message}"
     return report

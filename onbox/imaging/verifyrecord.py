@@ -77,11 +77,13 @@ def _save(store: ImageStore, writer: str, doc: dict[str, object]) -> None:
 def known_bad(store: ImageStore, notices: list[str] | None = None) -> dict[str, SeenBad]:
     """Every chunk a verify record names as bad (with what was seen of its stored file)."""
     found: dict[str, SeenBad] = {}
-    items = [
-        i
-        for i in store.backend.list(layout.VERIFY)
-        if i.name.endswith(".json") and i.kind == "file"
-    ]
+    try:
+        listed = store.backend.list(layout.VERIFY)
+    except StoreError as exc:  # e.g. store/verify is a link: no record can be trusted
+        if notices is not None:
+            notices.append(f"verify records not read: {exc.message}")
+        return found
+    items = [i for i in listed if i.name.endswith(".json") and i.kind == "file"]
     if len(items) > MAX_RECORDS and notices is not None:
         notices.append(f"{len(items)} verify records; only {MAX_RECORDS} read")
     for item in items[:MAX_RECORDS]:
