@@ -509,14 +509,18 @@ class Share:
 
     # -- removing --------------------------------------------------------------------------
 
-    def remove(self, rel: str | Path, *, allow_link: bool = False) -> bool:
-        """Unlink a regular file (or, with allow_link, a link itself); False when already gone."""
+    def remove(
+        self, rel: str | Path, *, allow_link: bool = False, allow_special: bool = False
+    ) -> bool:
+        """Unlink a regular file (or, with allow_link, a link itself; with allow_special, a
+        FIFO, socket or device node itself: unlinking never opens it); False when already gone."""
         with self._parent(rel) as (dfd, name, full):
             st = _lstat_or_none(name, dfd)
             if st is None:
                 return False
             kind = _kind_of(st.st_mode)
-            if kind != "file" and not (allow_link and kind == "symlink"):
+            allowed = kind == "file" or (allow_link and kind == "symlink")
+            if not allowed and not (allow_special and kind == "other"):
                 raise ShareAccessError(self.path(full), _KIND_WORDS[kind] + "; not removed")
             try:
                 os.unlink(name, dir_fd=dfd)

@@ -35,6 +35,9 @@ IMAGES_DIR = "images"
 INFO_TXT = "testbox-info.txt"
 INFO_ZIP = "testbox-info.zip"
 INVENTORY = "inventory.json"
+# Written by testboxctl each time it arms a request (SPEC §3, no endless boot loops): counts the
+# maintenance boots a request was given, whether or not the box could record a result.
+ARM_RECORD = "armed.json"
 # Legacy (seed) images in a box directory: `<disk>.gz`, `<disk>.raw.gz`, renamed `*.imported`.
 LEGACY_IMAGE_NAME = re.compile(rf"({DISK_NAME_PATTERN})(\.raw)?\.gz")
 
@@ -56,6 +59,7 @@ LAYOUT_NAMES = frozenset(
         GLOBAL_LOG,
         LOCK_FILE,
         STORE_DIR,
+        ARM_RECORD,
     }
 )
 

@@ -26,6 +26,9 @@ class ObservedConfig(ObservedModel):
     request_id: str | None = None
     # Kept so a drifted managed config can be shown as a diff and a foreign one identified.
     content: str
+    # Set when the entry is not a readable regular file (a link, a FIFO, too large): it is then
+    # foreign by construction, its content is never read, and the plan names the problem.
+    problem: str | None = None
 
 
 class ObservedResult(ObservedModel):
@@ -51,8 +54,18 @@ class ObservedBox(ObservedModel):
     power_json: str | None = None
     results: dict[str, ObservedResult] = Field(default_factory=dict)
     images: list[ImageInfo] = Field(default_factory=list)
-    # Files that exist but cannot be understood (a corrupt result): the planner leaves the box be.
+    # Names directly in the box directory that are NOT regular files (directories, links, FIFOs):
+    # a hostname file the planner wants to write must not be one of them.
+    nonfiles: frozenset[str] = frozenset()
+    # The controller's arm record (`armed.json`): how many times it armed which request.
+    arm_request: str | None = None
+    arms: int = 0
+    # Things on the share that are not what they must be (a link, a FIFO, malformed JSON, a
+    # record that disagrees with its name), one line each naming the path: the planner disarms
+    # the box and writes nothing else for it until they are fixed.
     problems: list[str] = Field(default_factory=list)
+    # Temp files (`.*.tmp`) in the box directory with their mtimes: a killed run's leftovers.
+    temp_files: dict[str, float] = Field(default_factory=dict)
 
 
 class Observed(ObservedModel):
@@ -61,6 +74,10 @@ class Observed(ObservedModel):
     observed_at: datetime
     configs: dict[str, ObservedConfig] = Field(default_factory=dict)
     boxes: dict[str, ObservedBox] = Field(default_factory=dict)
+    # Problems of the lab rather than of one box (the global log is a link, ...), one line each.
+    problems: list[str] = Field(default_factory=list)
+    # Temp files (`.*.tmp`) in `pxelinux.cfg/` with their mtimes.
+    config_temp_files: dict[str, float] = Field(default_factory=dict)
     # SHA-256 over everything above that the planner reads; a saved plan carries it.
     fingerprint: str = ""
 

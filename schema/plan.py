@@ -28,6 +28,7 @@ OperationKind = Literal[
     "write-hostname",
     "write-request",
     "write-disk-list",
+    "record-arm",
     "write-config",
     "prune-image",
     # Runs last, after every file is in place (SPEC §7); carries `power`.

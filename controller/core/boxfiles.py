@@ -4,6 +4,8 @@ Deterministic renderings, so that "is the file as it should be?" is a string com
 second run plans nothing.
 """
 
+import json
+
 from pydantic import ValidationError
 
 from schema.request import Request
@@ -51,3 +53,8 @@ def parse_request(text: str | None) -> Request | None:
 def disk_list_text(disks: list[str]) -> str:
     """`disk-devices.lst` (seed format): one disk name per line."""
     return "".join(f"{disk}\n" for disk in disks)
+
+
+def arm_record_text(request_id: str, arms: int) -> str:
+    """`armed.json`: which request testboxctl armed, and how many times (see requeststate)."""
+    return json.dumps({"request_id": request_id, "arms": arms}) + "\n"

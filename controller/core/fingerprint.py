@@ -3,7 +3,8 @@
 SHA-256 over exactly the observed values the planner reads: every config's name and content,
 and per box directory its file names (logs and info files excluded: boxes append to those all
 the time and the planner never looks at them), request.json, disk-devices.lst, each result's
-request id, outcome and attempt, the image ids and any problems. `apply PLAN` re-observes and
+request id, outcome and attempt, the image ids, the arm record and any problems
+(temp files are not facts the planner reads). `apply PLAN` re-observes and
 refuses when this differs.
 """
 
@@ -21,7 +22,7 @@ def fingerprint(observed: Observed) -> str:
     records: list[object] = [observed.tftp_root, observed.backup_root]
     for name in sorted(observed.configs):
         cfg = observed.configs[name]
-        records.append(["config", name, cfg.managed, cfg.content])
+        records.append(["config", name, cfg.managed, cfg.content, cfg.problem])
     for ip in sorted(observed.boxes):
         box = observed.boxes[ip]
         records.append(
@@ -37,9 +38,13 @@ def fingerprint(observed: Observed) -> str:
                 ],
                 [image.id for image in box.images],
                 box.problems,
+                sorted(box.nonfiles),
+                box.arm_request,
+                box.arms,
             ]
         )
         if box.power_json is not None:
             # Appended only when present, so fingerprints of labs without power control stay.
             records.append(["power", ip, box.power_json])
+    records.append(["lab", observed.problems])
     return hashlib.sha256(json.dumps(records).encode("utf-8", errors="replace")).hexdigest()

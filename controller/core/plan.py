@@ -95,6 +95,15 @@ def make_plan(
                     old_content=cfg.content,
                 )
             )
+        elif cfg.problem is not None:
+            notices.append(
+                Notice(
+                    kind="problem",
+                    path=path,
+                    ip=ip_of_config_name(name),
+                    message=f"{path}: {cfg.problem}; never read or changed by testboxctl",
+                )
+            )
         else:
             notices.append(
                 Notice(
@@ -118,6 +127,7 @@ def make_plan(
                 )
             )
 
+    notices.extend(Notice(kind="problem", message=problem) for problem in observed.problems)
     # Stable sort: phase first, the planner's per-box order within a phase.
     operations.sort(key=lambda op: _PHASE.get(op.kind, 1))
     return Plan(

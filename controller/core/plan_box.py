@@ -8,15 +8,29 @@ knows about the lab as a whole (removed boxes, foreign configs, ordering).
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from controller.core.boxfiles import disk_list_text, request_in_place, request_json_text
+from controller.core.boxfiles import (
+    arm_record_text,
+    disk_list_text,
+    request_in_place,
+    request_json_text,
+)
 from controller.core.override import override_line
 from controller.core.power_plan import plan_power
 from controller.core.render import render_box_config
 from controller.core.requeststate import Decision, decide
-from controller.core.retention import select_prunable
+from controller.core.retention import FUTURE_SKEW, future_images, select_prunable
 from controller.core.schedule import scheduled
 from schema.desired import EffectiveBox, Retention, Site
-from schema.layout import DISK_LIST, POWER_FILE, PXE_CFG_DIR, REQUEST_FILE, config_names, hex_ip
+from schema.layout import (
+    ARM_RECORD,
+    DISK_LIST,
+    IMAGES_DIR,
+    POWER_FILE,
+    PXE_CFG_DIR,
+    REQUEST_FILE,
+    config_names,
+    hex_ip,
+)
 from schema.observed import Observed, ObservedBox, ObservedResult
 from schema.plan import Notice, NoticeKind, Operation, OperationKind, Share
 from schema.power import PowerTarget
@@ -122,12 +136,33 @@ class _BoxPlanner:
             Notice(kind=kind, message=message, box=self.box.name, ip=self.box.ip, path=path)
         )
 
+    def _problems(self) -> list[str]:
+        seen = self.seen
+        if seen is None:
+            return []
+        problems = list(seen.problems)
+        if self.box.name in seen.nonfiles:
+            # The hostname file's place is taken by a link, FIFO or directory: never written.
+            problems.append(
+                f"{self.box.ip}/{self.box.name}: the hostname file is not a regular file"
+            )
+        return problems
+
     def plan(self) -> BoxPlan:
         box, seen = self.box, self.seen
-        if seen is not None and seen.problems:
-            # A result we cannot read may be a success or a failure: change nothing for this box.
-            for problem in seen.problems:
-                self.notice("problem", f"{problem}; box left as it is until this is fixed", box.ip)
+        problems = self._problems()
+        if problems:
+            # Damage on the share (a link, a FIFO, a record we cannot read): we cannot know what
+            # the box did, so it is disarmed (its managed config goes: it boots its own disk) and
+            # nothing is written into its directory until the operator fixes it.
+            for problem in problems:
+                self.notice(
+                    "problem", f"{problem}; box disarmed and left alone until this is fixed", box.ip
+                )
+            for name in self.out.config_names:
+                self._remove_managed(
+                    name, "disarm: the box's files on the backup share are damaged"
+                )
             return self.out
         if seen is None:
             self.op("create-box-dir", "backup", box.ip, "box has no directory on the backup share")
@@ -140,10 +175,16 @@ class _BoxPlanner:
                 content="",
             )
         result = seen.results.get(self.rid) if seen is not None and self.rid else None
-        decision = decide(box, self.rid, result)
+        primary, *others = self.out.config_names
+        decision = decide(
+            box,
+            self.rid,
+            result,
+            arms=self._arms(),
+            config_in_place=self._config_in_place(primary),
+        )
         if self.why_scheduled is not None:
             decision = replace(decision, reason=f"{decision.reason}; {self.why_scheduled}")
-        primary, *others = self.out.config_names
         if decision.armed and self.rid is not None:
             if self._arm(self.rid, decision, primary):
                 self._power(self.rid, decision, result)
@@ -155,6 +196,16 @@ class _BoxPlanner:
         if seen is not None and seen.images:
             self._prune(decision, seen)
         return self.out
+
+    def _arms(self) -> int:
+        seen = self.seen
+        if seen is None or self.rid is None or seen.arm_request != self.rid:
+            return 0
+        return seen.arms
+
+    def _config_in_place(self, name: str) -> bool:
+        current = self.observed.configs.get(name)
+        return current is not None and current.managed and current.request_id == self.rid
 
     def _check_restore_source(self, seen: ObservedBox | None) -> None:
         """Arm anyway (a backup may land first), but tell the operator the restore would fail."""
@@ -229,6 +280,17 @@ class _BoxPlanner:
                 old_content=old_disks,
             )
         config_text = render_box_config(self.site, box, rid, override=self.override)
+        if current is None or current.request_id != rid:
+            # Every fresh arm is one maintenance boot: counted before the config goes in place,
+            # so a box that can never record a result still stops after max_attempts boots.
+            arms = self._arms() + 1
+            self.op(
+                "record-arm",
+                "backup",
+                f"{box.ip}/{ARM_RECORD}",
+                f"arm {arms} of at most {box.max_attempts} for request {rid}",
+                content=arm_record_text(rid, arms),
+            )
         if current is None:
             self.op("write-config", "tftp", path, f"arm: {decision.reason}", content=config_text)
         elif current.content != config_text:
@@ -263,6 +325,18 @@ class _BoxPlanner:
             # An armed restore's target is never pruned, whatever the retention says.
             ref = box.image or "latest"
             protected.add(seen.images[-1].id if ref == "latest" else ref)
+        future = future_images(seen.images, self.now)
+        if future:
+            # A box with a wrong clock (or a forged record) could date an image ahead and make
+            # retention prune the real newest backup: nothing is pruned while that is so.
+            self.notice(
+                "problem",
+                f"image(s) {', '.join(future)} dated in the future (after "
+                f"{self.now:%Y-%m-%dT%H:%M:%SZ} + {FUTURE_SKEW}): retention not applied "
+                "until the box's clock and those records are fixed",
+                f"{box.ip}/{IMAGES_DIR}",
+            )
+            return
         for image_id in select_prunable(seen.images, box.retention, protected, self.now):
             self.op(
                 "prune-image",

@@ -6,15 +6,21 @@ an image (likewise ISO weeks for `keep_weekly`, calendar months for `keep_monthl
 keeps its own set; the union is kept and everything else is prunable. On top of the policy:
 the newest chunked image is always kept, protected ids (an armed restore's target) are always
 kept, legacy images are never pruned (they are not the store's to delete), and a policy with no
-rule at all keeps everything. `now` is accepted for callers' symmetry and future age rules; the
-rules above depend only on the images' own dates, so the result is stable across runs.
+rule at all keeps everything. Images dated in the future are refused before this runs (see
+`future_images`): the order below trusts `created`. `now` is accepted for callers' symmetry
+and future age rules; the rules above depend only on the images' own dates, so the result is
+stable across runs.
 """
 
 from collections.abc import Callable, Sequence, Set
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from schema.desired import Retention
 from schema.image import ImageInfo
+
+# How far ahead of the controller's clock an image's `created` may be before retention refuses to
+# act: boxes' clocks drift (and the observation is a few seconds old), an hour is not drift.
+FUTURE_SKEW = timedelta(hours=1)
 
 Bucket = Callable[[datetime], tuple[int, ...]]
 
@@ -27,6 +33,19 @@ _BUCKETS: dict[str, Bucket] = {
 
 def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def future_images(
+    images: Sequence[ImageInfo], now: datetime, skew: timedelta = FUTURE_SKEW
+) -> list[str]:
+    """Ids of chunked images whose `created` lies after `now + skew` (a wrong or forged clock).
+
+    `created` comes from a record the box wrote; ordering by it lets one future-dated image
+    become "the newest" and push the real newest backup out of `keep_last`. The planner does not
+    prune a box while this list is not empty (and says why).
+    """
+    limit = _utc(now) + skew
+    return [i.id for i in images if i.kind == "chunked" and _utc(i.created) > limit]
 
 
 def select_prunable(

@@ -1,32 +1,46 @@
 """Reads the two shares into `schema.observed.Observed`, where all the planner's facts come from.
 
-Rules (SPEC §2, issue 2):
+Rules (SPEC §2, §9, issues 2 and 8):
 - the markers are checked first (`testbox-backup` in the backup root, `pxelinux.cfg/default`
   on the TFTP share); a share without them is not mounted, and acting on an empty mount point
   would disarm the whole lab, so that is a ShareError before anything else happens;
-- a path that exists but cannot be read is an error, never "empty";
-- it is fast: one `os.scandir` per directory, plain `json` for results, models built with
-  `model_construct`; image listing goes through the image store, and only for boxes that have
-  an `images/` directory or a legacy `*.gz` file.
+- every read goes through `onbox.shareio.Share`: no symbolic link below a share root is ever
+  followed, only regular files are opened (a FIFO cannot hang a run), every read is bounded;
+- whatever a box can write is hostile input: a link, a FIFO, a directory where a file belongs,
+  malformed or oversized JSON of any shape is a *problem of that box* (one line naming the
+  path), never a stop for the whole lab and never a traceback. Content behind a link is never
+  read, so it can never reach a plan diff or a saved plan;
+- a share root or `pxelinux.cfg/` that cannot be listed is an error, never "empty";
+- it is fast: one listing per directory, one bounded read per file, plain `json` and a few
+  field checks instead of pydantic validation; image listing goes through the image store,
+  and only for boxes that have an `images/` directory or a legacy `*.gz` file.
 """
 
-import json
-import os
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 
 from controller.core.fingerprint import fingerprint
 from controller.errors import ShareError
 from controller.io.shares import Shares
 from onbox.errors import OnboxError
+from onbox.shareio import (
+    RECORD_LIMIT,
+    TEMP_SUFFIX,
+    TEXT_LIMIT,
+    Entry,
+    Share,
+    ShareAccessError,
+    ShareMissing,
+)
 from onbox.store import open_store
 from onbox.store.base import ImageStore
 from onbox.store.legacy import legacy_disk
+from schema.image import ImageInfo
 from schema.layout import (
+    ARM_RECORD,
     BACKUP_MARKER,
     DEFAULT_CONFIG,
     DISK_LIST,
+    GLOBAL_LOG,
     IMAGES_DIR,
     POWER_FILE,
     PXE_CFG_DIR,
@@ -37,56 +51,58 @@ from schema.layout import (
 from schema.observed import Observed, ObservedBox, ObservedConfig, ObservedResult
 
 _OUTCOMES = ("success", "failure", "rescue-ready")
+# Names in a box directory that must be regular files or directories as the layout says.
+_OWN_FILES = (REQUEST_FILE, DISK_LIST, ARM_RECORD, POWER_FILE, RESULTS_DIR, IMAGES_DIR)
+_KIND_WORDS = {
+    "symlink": "is a symbolic link (never followed)",
+    "dir": "is a directory where a file belongs",
+    "other": "is not a regular file (FIFO, socket or device)",
+    "file": "is a file where a directory belongs",
+}
 
 
-def _stat_error(path: Path | str, exc: OSError) -> ShareError:
-    return ShareError(f"{path}: cannot read: {exc.strerror or exc}")
-
-
-def _require(path: Path, what: str, *, directory: bool) -> None:
+def _open_root(path: str, what: str) -> Share:
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
+        return Share(path)
+    except ShareMissing:
         raise ShareError(f"{path}: {what} missing (share not mounted?); nothing changed") from None
-    except OSError as exc:
-        raise _stat_error(path, exc) from None
-    if stat.S_ISDIR(mode) != directory:
-        raise ShareError(f"{path}: {what} is not a {'directory' if directory else 'file'}")
+    except ShareAccessError as exc:
+        raise ShareError(f"{exc.path}: cannot read: {exc.problem}") from None
+
+
+def _require_file(share: Share, rel: str, what: str) -> None:
+    kind = share.kind(rel)
+    if kind == "missing":
+        raise ShareError(f"{share.path(rel)}: {what} missing (share not mounted?); nothing changed")
+    if kind != "file":
+        raise ShareError(f"{share.path(rel)}: {what} {_KIND_WORDS[kind]}; nothing changed")
+
+
+def _check(tftp: Share, backup: Share) -> None:
+    _require_file(backup, BACKUP_MARKER, f"backup share marker {BACKUP_MARKER}")
+    cfg_kind = tftp.kind(PXE_CFG_DIR)
+    if cfg_kind not in ("dir", "missing"):
+        raise ShareError(f"{tftp.path(PXE_CFG_DIR)}: {_KIND_WORDS[cfg_kind]}; nothing changed")
+    _require_file(
+        tftp, f"{PXE_CFG_DIR}/{DEFAULT_CONFIG}", f"TFTP share marker {PXE_CFG_DIR}/{DEFAULT_CONFIG}"
+    )
 
 
 def check_markers(shares: Shares) -> None:
     """Refuse to go on unless both shares look mounted. Reads only; changes nothing."""
-    _require(shares.backup, "backup share", directory=True)
-    _require(shares.backup / BACKUP_MARKER, f"backup share marker {BACKUP_MARKER}", directory=False)
-    _require(shares.tftp, "TFTP share", directory=True)
-    _require(
-        shares.tftp / PXE_CFG_DIR / DEFAULT_CONFIG,
-        f"TFTP share marker {PXE_CFG_DIR}/{DEFAULT_CONFIG}",
-        directory=False,
-    )
+    with (
+        _open_root(str(shares.backup), "backup share") as backup,
+        _open_root(str(shares.tftp), "TFTP share") as tftp,
+    ):
+        _check(tftp, backup)
 
 
-def _scandir(path: Path | str) -> list[os.DirEntry[str]]:
+def _list(share: Share, rel: str = "") -> list[Entry]:
+    """A directory the run cannot do without (a share root, pxelinux.cfg/): errors stop it."""
     try:
-        with os.scandir(path) as it:
-            return list(it)
-    except OSError as exc:
-        raise _stat_error(path, exc) from None
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError as exc:
-        raise _stat_error(entry.path, exc) from None
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise _stat_error(path, exc) from None
+        return share.entries(rel)
+    except ShareAccessError as exc:
+        raise ShareError(f"{exc.path}: cannot read: {exc.problem}") from None
 
 
 def _is_ipv4(name: str) -> bool:
@@ -97,107 +113,268 @@ def _is_ipv4(name: str) -> bool:
     )
 
 
-def observe_configs(tftp: Path) -> dict[str, ObservedConfig]:
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def observe_configs(tftp: Share) -> tuple[dict[str, ObservedConfig], dict[str, float]]:
+    """(configs by name, temp files with their mtimes) of `pxelinux.cfg/`."""
     configs: dict[str, ObservedConfig] = {}
-    for entry in _scandir(tftp / PXE_CFG_DIR):
+    temps: dict[str, float] = {}
+    for entry in _list(tftp, PXE_CFG_DIR):
         # `default` is the share's marker; dot files are temp files of an atomic write.
-        if entry.name == DEFAULT_CONFIG or entry.name.startswith(".") or _is_dir(entry):
+        if entry.name == DEFAULT_CONFIG:
             continue
-        content = _read_text(entry.path)
+        if entry.name.startswith("."):
+            if entry.kind == "file" and _is_temp(entry.name):
+                temps[entry.name] = entry.mtime
+            continue
+        rel = f"{PXE_CFG_DIR}/{entry.name}"
+        problem: str | None = None
+        content = ""
+        if entry.kind == "dir":
+            continue  # PXELINUX never loads a directory; not a config
+        if entry.kind != "file":
+            problem = _KIND_WORDS[entry.kind]
+        else:
+            try:
+                content = tftp.read_bytes(rel, TEXT_LIMIT).decode("utf-8", errors="replace")
+            except ShareAccessError as exc:
+                problem = exc.problem
+        if problem is not None:
+            # Never read (a link's target may be any host file): foreign, shown by its problem.
+            configs[entry.name] = ObservedConfig.model_construct(
+                name=entry.name, managed=False, request_id=None, content="", problem=problem
+            )
+            continue
         managed, rid = parse_managed_header(content)
         configs[entry.name] = ObservedConfig.model_construct(
-            name=entry.name, managed=managed, request_id=rid, content=content
+            name=entry.name, managed=managed, request_id=rid, content=content, problem=None
         )
-    return configs
+    return configs, temps
 
 
-def _parse_result(path: str, problems: list[str], label: str) -> ObservedResult | None:
+def _parse_time(value: object, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{field} {value!r} has no time zone")
+    return parsed
+
+
+def _optional_str(data: dict[str, object], field: str) -> str | None:
+    value = data.get(field)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{field} is a {type(value).__name__}, not a string")
+    return value
+
+
+def parse_result(data: object) -> ObservedResult:
+    """The fields of a result the controller acts on, checked by hand (fast); ValueError if bad."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    rid, outcome, attempt = data.get("request_id"), data.get("outcome"), data.get("attempt")
+    if not isinstance(rid, str):
+        raise ValueError("request_id missing or not a string")
+    if outcome not in _OUTCOMES:
+        raise ValueError(f"outcome {outcome!r} is not one of {', '.join(_OUTCOMES)}")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+        raise ValueError(f"attempt {attempt!r} is not a non-negative integer")
+    return ObservedResult.model_construct(
+        request_id=rid,
+        outcome=outcome,
+        attempt=attempt,
+        finished=_parse_time(data.get("finished"), "finished"),
+        error=_optional_str(data, "error"),
+        image_id=_optional_str(data, "image_id"),
+    )
+
+
+def _read_record(box: Share, rel: str, label: str, problems: list[str]) -> object | None:
     try:
-        data = json.loads(_read_text(path))
-        rid, outcome, attempt = data["request_id"], data["outcome"], data["attempt"]
-        if outcome not in _OUTCOMES or not isinstance(attempt, int) or not isinstance(rid, str):
-            raise ValueError("bad outcome, attempt or request_id")
-        finished = data.get("finished")
-        return ObservedResult.model_construct(
-            request_id=rid,
-            outcome=outcome,
-            attempt=attempt,
-            finished=datetime.fromisoformat(finished) if isinstance(finished, str) else None,
-            error=data.get("error"),
-            image_id=data.get("image_id"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        problems.append(f"{label}: not a valid result file ({exc})")
+        return box.read_json(rel, RECORD_LIMIT)
+    except ShareAccessError as exc:
+        problems.append(f"{label}: {exc.problem}")
         return None
 
 
-def observe_box(backup: str, ip: str, store: ImageStore) -> ObservedBox:
-    # Plain strings, not pathlib: this runs once per box, and Path joins cost more than scandir.
-    box_dir = os.path.join(backup, ip)
-    files: set[str] = set()
-    dirs: set[str] = set()
-    request_json = disk_list = power_json = None
-    has_legacy = False
-    for entry in _scandir(box_dir):
-        if _is_dir(entry):
-            dirs.add(entry.name)
-            continue
-        files.add(entry.name)
-        if entry.name == REQUEST_FILE:
-            request_json = _read_text(entry.path)
-        elif entry.name == DISK_LIST:
-            disk_list = _read_text(entry.path)
-        elif entry.name == POWER_FILE:
-            power_json = _read_text(entry.path)
-        elif legacy_disk(entry.name) is not None:
-            has_legacy = True
+def _observe_results(box: Share, ip: str, problems: list[str]) -> dict[str, ObservedResult]:
     results: dict[str, ObservedResult] = {}
-    problems: list[str] = []
-    if RESULTS_DIR in dirs:
-        for entry in _scandir(os.path.join(box_dir, RESULTS_DIR)):
-            if not entry.name.endswith(".json") or entry.name.startswith("."):
-                continue
-            label = f"{ip}/{RESULTS_DIR}/{entry.name}"
-            result = _parse_result(entry.path, problems, label)
-            if result is not None:
-                if f"{result.request_id}.json" != entry.name:
-                    problems.append(f"{label}: records request {result.request_id}")
-                else:
-                    results[result.request_id] = result
-    images = []
-    if IMAGES_DIR in dirs or has_legacy:
+    try:
+        entries = box.entries(RESULTS_DIR)
+    except ShareAccessError as exc:
+        problems.append(f"{ip}/{RESULTS_DIR}: {exc.problem}")
+        return results
+    for entry in entries:
+        if not entry.name.endswith(".json") or entry.name.startswith("."):
+            continue
+        label = f"{ip}/{RESULTS_DIR}/{entry.name}"
+        if entry.kind != "file":
+            problems.append(f"{label}: {_KIND_WORDS[entry.kind]}")
+            continue
+        data = _read_record(box, f"{RESULTS_DIR}/{entry.name}", label, problems)
+        if data is None:
+            continue
         try:
-            images = store.list_images(ip)
-        except OnboxError as exc:
-            raise ShareError(f"{box_dir}: cannot list images: {exc.message}") from None
+            result = parse_result(data)
+        except ValueError as exc:
+            problems.append(f"{label}: not a valid result file ({exc})")
+            continue
+        if f"{result.request_id}.json" != entry.name:
+            problems.append(f"{label}: records request {result.request_id!r}, not its name")
+        else:
+            results[result.request_id] = result
+    return results
+
+
+def _observe_arm_record(box: Share, ip: str, problems: list[str]) -> tuple[str | None, int]:
+    label = f"{ip}/{ARM_RECORD}"
+    data = _read_record(box, ARM_RECORD, label, problems)
+    if data is None:
+        return None, 0
+    if isinstance(data, dict):
+        rid, arms = data.get("request_id"), data.get("arms")
+        valid = isinstance(arms, int) and not isinstance(arms, bool) and arms >= 0
+        if isinstance(rid, str) and valid:
+            return rid, int(arms)  # type: ignore[arg-type]
+    problems.append(f"{label}: not a valid arm record (request_id, arms)")
+    return None, 0
+
+
+def _read_owned_text(box: Share, rel: str, label: str, problems: list[str]) -> str | None:
+    try:
+        return box.read_text(rel, TEXT_LIMIT)
+    except ShareAccessError as exc:
+        problems.append(f"{label}: {exc.problem}")
+        return None
+
+
+def _list_images(store: ImageStore, ip: str, problems: list[str]) -> list[ImageInfo]:
+    try:
+        return store.list_images(ip)
+    # The image store reads commit records a box wrote: whatever it raises for bad ones is a
+    # problem of this box (OSError/ValueError too, until every store path is hardened).
+    except OnboxError as exc:
+        problems.append(f"{ip}/{IMAGES_DIR}: cannot list images: {exc.message}")
+    except (OSError, ValueError) as exc:
+        problems.append(f"{ip}/{IMAGES_DIR}: cannot list images: {exc}")
+    return []
+
+
+def observe_box(backup: Share, ip: str, store: ImageStore) -> ObservedBox:
+    problems: list[str] = []
+    try:
+        box = backup.sub(ip)
+        entries = box.entries()
+    except ShareAccessError as exc:
+        return _broken_box(ip, f"{ip}: {exc.problem}")
+    with box:
+        files: set[str] = set()
+        nonfiles: set[str] = set()
+        temps: dict[str, float] = {}
+        request_json = disk_list = power_json = None
+        has_legacy = has_images = has_results = has_arms = False
+        for entry in entries:
+            name, kind = entry.name, entry.kind
+            if kind != "file":
+                nonfiles.add(name)
+                if name == RESULTS_DIR and kind == "dir":
+                    has_results = True
+                elif name == IMAGES_DIR and kind == "dir":
+                    has_images = True
+                elif name in _OWN_FILES or (legacy_disk(name) is not None):
+                    problems.append(f"{ip}/{name}: {_KIND_WORDS[kind]}")
+                continue
+            files.add(name)
+            if name == REQUEST_FILE:
+                request_json = _read_owned_text(box, name, f"{ip}/{name}", problems)
+            elif name == DISK_LIST:
+                disk_list = _read_owned_text(box, name, f"{ip}/{name}", problems)
+            elif name == POWER_FILE:
+                power_json = _read_owned_text(box, name, f"{ip}/{name}", problems)
+            elif name == ARM_RECORD:
+                has_arms = True
+            elif name in (RESULTS_DIR, IMAGES_DIR):
+                problems.append(f"{ip}/{name}: {_KIND_WORDS['file']}")
+            elif _is_temp(name):
+                temps[name] = entry.mtime
+            elif legacy_disk(name) is not None:
+                has_legacy = True
+        results = _observe_results(box, ip, problems) if has_results else {}
+        arm_request, arms = _observe_arm_record(box, ip, problems) if has_arms else (None, 0)
+    images: list[ImageInfo] = []
+    # A box whose directory already shows damage is not handed to the image store at all.
+    if (has_images or has_legacy) and not problems:
+        images = _list_images(store, ip, problems)
     return ObservedBox.model_construct(
         ip=ip,
         files=frozenset(files),
+        nonfiles=frozenset(nonfiles),
         request_json=request_json,
         disk_list=disk_list,
         power_json=power_json,
         results=results,
         images=images,
+        arm_request=arm_request,
+        arms=arms,
         problems=problems,
+        temp_files=temps,
+    )
+
+
+def _broken_box(ip: str, problem: str) -> ObservedBox:
+    """A box directory that cannot be entered (a link, a FIFO, a file): nothing in it is read."""
+    return ObservedBox.model_construct(
+        ip=ip,
+        files=frozenset(),
+        nonfiles=frozenset(),
+        request_json=None,
+        disk_list=None,
+        power_json=None,
+        results={},
+        images=[],
+        arm_request=None,
+        arms=0,
+        problems=[problem],
+        temp_files={},
     )
 
 
 def observe(shares: Shares, *, now: datetime | None = None) -> Observed:
     """Check the markers, then read both shares. Raises ShareError; never writes."""
-    check_markers(shares)
-    configs = observe_configs(shares.tftp)
-    store = open_store(shares.backup)
-    boxes: dict[str, ObservedBox] = {}
-    backup = str(shares.backup)
-    for entry in _scandir(backup):
-        if _is_ipv4(entry.name) and _is_dir(entry):
-            boxes[entry.name] = observe_box(backup, entry.name, store)
+    with _open_root(str(shares.backup), "backup share") as backup:
+        with _open_root(str(shares.tftp), "TFTP share") as tftp:
+            _check(tftp, backup)
+            configs, config_temps = observe_configs(tftp)
+        store = open_store(shares.backup)
+        boxes: dict[str, ObservedBox] = {}
+        lab_problems: list[str] = []
+        for entry in _list(backup):
+            if _is_ipv4(entry.name):
+                if entry.kind == "dir":
+                    boxes[entry.name] = observe_box(backup, entry.name, store)
+                else:
+                    boxes[entry.name] = _broken_box(
+                        entry.name, f"{entry.name}: {_KIND_WORDS[entry.kind]}"
+                    )
+            elif entry.name == GLOBAL_LOG and entry.kind != "file":
+                lab_problems.append(
+                    f"{GLOBAL_LOG}: {_KIND_WORDS[entry.kind]}; changes are not logged there"
+                )
     observed = Observed.model_construct(
         tftp_root=str(shares.tftp),
         backup_root=str(shares.backup),
         observed_at=now or datetime.now(UTC),
         configs=dict(sorted(configs.items())),
         boxes=dict(sorted(boxes.items())),
+        problems=lab_problems,
+        config_temp_files=config_temps,
         fingerprint="",
     )
     return observed.model_copy(update={"fingerprint": fingerprint(observed)})
+
+
+__all__ = ["check_markers", "observe", "observe_box", "observe_configs", "parse_result"]

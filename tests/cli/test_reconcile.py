@@ -52,12 +52,12 @@ def test_dry_run_changes_nothing_and_exits_2(lab: Path) -> None:
 def test_reconcile_applies_then_dry_run_is_in_sync(lab: Path) -> None:
     done = run("reconcile", "-f", desired(lab))
     assert done.returncode == 0, done.stderr
-    assert "applied 12 change(s)" in done.stdout
+    assert "applied 14 change(s)" in done.stdout
     config = lab / "tftp" / PXE_CFG_DIR / "0A00020F"
     assert config.read_text().startswith("# managed-by: testboxctl\n# request: ")
     assert config.stat().st_mode & 0o777 == 0o644
     log = (lab / "backup" / "maintenance.log").read_text().splitlines()
-    assert len(log) == 12 and all(": info: testboxctl: " in line for line in log)
+    assert len(log) == 14 and all(": info: testboxctl: " in line for line in log)
 
     after = trees(lab)
     again = run("reconcile", "-f", desired(lab), "--dry-run")
@@ -224,5 +224,5 @@ def test_tampered_or_broken_plan_file_is_refused(lab: Path, tmp_path: Path) -> N
 def test_json_with_apply_keeps_stdout_a_single_document(lab: Path) -> None:
     done = run("reconcile", "-f", desired(lab), "--json")
     assert done.returncode == 0, done.stderr
-    assert len(json.loads(done.stdout)["operations"]) == 12
-    assert "applied 12 change(s)" in done.stderr
+    assert len(json.loads(done.stdout)["operations"]) == 14
+    assert "applied 14 change(s)" in done.stderr

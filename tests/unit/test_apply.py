@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from controller.core.plan import make_plan
-from controller.errors import ApplyError
-from controller.io.apply import apply_plan
+from controller.io.apply import ApplyFailed, apply_plan
 from controller.io.observe import observe
 from schema.layout import GLOBAL_LOG, PXE_CFG_DIR
 from tests.lab_builder import T0, add_image, desired, make_shares, snapshot, write_result
@@ -19,17 +18,23 @@ def test_arms_a_box_with_world_readable_files_and_one_log_line_each(tmp_path: Pa
     shares = make_shares(tmp_path)
     plan = make_plan(desired(BOX), observe(shares))
     report = apply_plan(plan, shares)
-    assert len(report.applied) == 5
+    assert len(report.applied) == 6
     box = shares.backup / "10.0.2.15"
     config = shares.tftp / PXE_CFG_DIR / "0A00020F"
-    for path in (config, box / "request.json", box / "disk-devices.lst", box / "tb1"):
+    for path in (
+        config,
+        box / "request.json",
+        box / "disk-devices.lst",
+        box / "tb1",
+        box / "armed.json",
+    ):
         assert path.stat().st_mode & 0o777 == 0o644
     request = json.loads((box / "request.json").read_text())
     assert request["action"] == "backup" and f"testbox-request={request['request_id']}" in (
         config.read_text()
     )
     log = (shares.backup / GLOBAL_LOG).read_text().splitlines()
-    assert len(log) == 5
+    assert len(log) == 6
     assert log[-1].endswith(
         f"wrote tftp:{PXE_CFG_DIR}/0A00020F (arm: backup request "
         f"{request['request_id']} not done yet) [revision unknown]"
@@ -43,7 +48,7 @@ def test_applying_twice_changes_nothing(tmp_path: Path) -> None:
     apply_plan(plan, shares)
     before = snapshot(shares.tftp, shares.backup)
     report = apply_plan(plan, shares)
-    assert report.applied == [] and len(report.unchanged) == 5
+    assert report.applied == [] and len(report.unchanged) == 6
     assert snapshot(shares.tftp, shares.backup) == before
 
 
@@ -65,13 +70,35 @@ def test_disarm_removes_config_first_and_prunes_last(tmp_path: Path) -> None:
     ]
 
 
-def test_a_failed_write_stops_and_says_what_was_done(tmp_path: Path) -> None:
+def test_a_failed_box_stops_that_box_only_and_says_what_was_done(tmp_path: Path) -> None:
     shares = make_shares(tmp_path)
-    plan = make_plan(desired(BOX), observe(shares))
+    other = {"name": "tb2", "ip": "10.0.2.16", "action": "backup"}
+    plan = make_plan(desired(BOX, other), observe(shares))
     (shares.backup / "10.0.2.15").write_text("a file where the box directory belongs")
-    with pytest.raises(ApplyError, match=r"create-box-dir backup:10\.0\.2\.15 failed: .*0 of 5"):
+    with pytest.raises(ApplyFailed) as caught:
         apply_plan(plan, shares)
+    lines = caught.value.message.splitlines()
+    assert lines[0].startswith("create-box-dir backup:10.0.2.15 failed: ")
+    assert "exists and is not a directory" in lines[0]
+    assert lines[-1].startswith("6 of 12 changes are in place, 5 skipped")
     assert not (shares.tftp / PXE_CFG_DIR / "0A00020F").exists()  # nothing after the failure
+    assert (shares.tftp / PXE_CFG_DIR / "0A000210").exists()  # the other box is armed
+
+
+def test_long_host_name_and_a_log_link_do_not_stop_apply(tmp_path: Path) -> None:
+    """A valid 253-character host name fits the temp name; a linked log is a warning."""
+    shares = make_shares(tmp_path)
+    name = ".".join(["a" * 63] * 3 + ["b" * 61])
+    outside = tmp_path / "outside.log"
+    outside.write_text("")
+    (shares.backup / GLOBAL_LOG).symlink_to(outside)
+    report = apply_plan(make_plan(desired({**BOX, "name": name}), observe(shares)), shares)
+    assert (shares.backup / "10.0.2.15" / name).is_file()
+    assert outside.read_text() == ""
+    assert report.warnings == [
+        f"{GLOBAL_LOG}: {shares.backup / GLOBAL_LOG}: is a symbolic link (never followed); "
+        "changes not logged there"
+    ]
 
 
 @pytest.mark.parametrize("path", ["../etc/passwd", "/etc/passwd", "10.0.2.15/../../x", "a//b", ""])

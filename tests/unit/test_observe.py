@@ -37,9 +37,10 @@ def test_missing_marker_or_share_is_a_share_error(tmp_path: Path, remove: str) -
 
 
 @pytest.mark.parametrize("where", ["config", "request", "result"])
-def test_unreadable_file_is_an_error_not_empty(tmp_path: Path, where: str) -> None:
-    # Root reads everything whatever the mode; a symlink loop cannot be read by anyone.
+def test_a_link_is_never_read_and_is_a_problem_of_its_box(tmp_path: Path, where: str) -> None:
     shares = make_shares(tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_text("root:x:0:0 host secret\n")
     box = shares.backup / "10.0.2.15"
     (box / "results").mkdir(parents=True)
     path = {
@@ -47,8 +48,24 @@ def test_unreadable_file_is_an_error_not_empty(tmp_path: Path, where: str) -> No
         "request": box / "request.json",
         "result": box / "results" / "abcdefabcdef.json",
     }[where]
-    os.symlink(path.name, path)
-    with pytest.raises(ShareError, match="cannot read"):
+    os.symlink(secret, path)
+    observed = observe(shares)
+    assert "host secret" not in observed.model_dump_json()
+    if where == "config":
+        cfg = observed.configs["0A00020F"]
+        assert not cfg.managed and cfg.content == "" and "symbolic link" in (cfg.problem or "")
+    else:
+        [problem] = observed.boxes["10.0.2.15"].problems
+        rel = path.relative_to(shares.backup)
+        assert problem == f"{rel}: is a symbolic link (never followed)"
+
+
+def test_an_unlistable_share_is_an_error_not_empty(tmp_path: Path) -> None:
+    shares = make_shares(tmp_path)
+    cfg = shares.tftp / PXE_CFG_DIR
+    shutil.rmtree(cfg)
+    os.symlink(tmp_path, cfg)
+    with pytest.raises(ShareError, match="symbolic link"):
         observe(shares)
 
 

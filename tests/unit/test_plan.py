@@ -62,6 +62,7 @@ def test_request_files_come_before_the_config_and_removals_first(tmp_path: Path)
             "write-hostname",
             "write-request",
             "write-disk-list",
+            "record-arm",
             "write-config",
         ]
 

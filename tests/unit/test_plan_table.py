@@ -27,7 +27,14 @@ from tests.lab_builder import T0, desired, managed_config
 IP = "10.0.2.15"
 OTHER = {"name": "tb-other", "ip": "10.0.2.99"}
 ACTIONS = ["none", "backup", "backup-again", "restore", "refresh-info", "rescue"]
-ARM = {"create-box-dir", "write-hostname", "write-request", "write-disk-list", "write-config"}
+ARM = {
+    "create-box-dir",
+    "write-hostname",
+    "write-request",
+    "write-disk-list",
+    "record-arm",
+    "write-config",
+}
 
 
 def box(action: str) -> dict[str, Any]:
@@ -181,7 +188,7 @@ EXPECT: dict[str, tuple[Row, Row]] = {
     ),
     "rescue-ready": (
         ({"remove-config"}, "action none", set(), "idle"),
-        ({"write-request", "write-config"}, "request changed", set(), "armed"),
+        ({"write-request", "record-arm", "write-config"}, "request changed", set(), "armed"),
     ),
     "box-removed": (
         # The removed box's config goes; the box now in the desired state (action none) gets
