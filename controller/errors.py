@@ -35,3 +35,11 @@ class StalePlan(ControllerError):
 
 class ApplyError(ControllerError):
     """A change could not be written."""
+
+
+class PlanRefused(ControllerError):
+    """A saved plan holds operations the planner would not produce now. One line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

@@ -79,7 +79,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             console_err.print(f"testboxctl: error: {problem}", markup=False, highlight=False)
         return exc.exit_code
     except (ControllerError, OnboxError) as exc:
-        console_err.print(f"testboxctl: error: {exc.message}", markup=False, highlight=False)
+        # One line per problem (an apply that failed for several boxes, a refused plan).
+        for line in exc.message.splitlines() or [""]:
+            console_err.print(f"testboxctl: error: {line}", markup=False, highlight=False)
         return exc.exit_code
     except _EXITS as exc:
         return _exit_code(exc)

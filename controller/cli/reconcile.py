@@ -7,6 +7,7 @@ takes the lock and never calls apply; it exits 2 when the plan has changes, 0 wh
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,7 @@ from controller.desired.load import load_desired
 from controller.desired.revision import REVISION_ENV, resolve_revision
 from controller.errors import ControllerError
 from controller.io import run
-from controller.io.apply import ApplyReport
+from controller.io.apply import ApplyFailed, ApplyReport
 from controller.io.lock import break_lock
 from controller.io.observe import observe
 from controller.io.power.credentials import CredentialSource
@@ -97,12 +98,25 @@ def _save(plan: Plan, out: Path) -> None:
         raise ControllerError(f"{out}: cannot save the plan: {exc.strerror or exc}") from None
 
 
+def _converge(start: Callable[[], run.RunOutcome], as_json: bool) -> None:
+    """Run a converge and print its report; when some box failed, what was done is still shown
+    (the failures themselves are the error's lines)."""
+    try:
+        outcome = start()
+    except ApplyFailed as exc:
+        _applied(exc.report, as_json)
+        raise
+    _applied(outcome.report, as_json)
+
+
 def _applied(report: ApplyReport, as_json: bool) -> None:
     for op in report.power_skipped:
         warn(
             f"not power-cycled {op.box} ({op.ip}): its config for request {op.request_id} was "
             "not in place any more; run reconcile again"
         )
+    for text in report.warnings:
+        warn(text)
     for op in report.conflicts:
         warn(
             f"skipped {op.kind} {op.share}:{op.path}: the file changed since it was observed "
@@ -165,17 +179,19 @@ def reconcile(  # noqa: PLR0917  (typer maps parameters to options)
         show(plan)
         _name_credentials(plan)
         raise typer.Exit(0 if plan.empty else EXIT_CHANGES)
-    outcome = run.reconcile(
-        loaded.state,
-        shares,
-        credentials=CredentialSource(credentials),
-        allow_empty=allow_empty,
-        revision=rev,
-        lock_timeout=lock_timeout,
-        warn=warn,
-        on_plan=show,
+    _converge(
+        lambda: run.reconcile(
+            loaded.state,
+            shares,
+            credentials=CredentialSource(credentials),
+            allow_empty=allow_empty,
+            revision=rev,
+            lock_timeout=lock_timeout,
+            warn=warn,
+            on_plan=show,
+        ),
+        as_json,
     )
-    _applied(outcome.report, as_json)
 
 
 def _load_plan(path: Path) -> Plan:
@@ -195,23 +211,33 @@ def _load_plan(path: Path) -> Plan:
 
 
 @app.command("apply")
-def apply_command(
+def apply_command(  # noqa: PLR0917  (typer maps parameters to options)
     plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved with --out.")],
+    file: DesiredFileOpt = None,
+    tftp_root: TftpRootOpt = None,
+    backup_root: BackupRootOpt = None,
     as_json: JsonOpt = False,
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
     credentials: CredentialsOpt = None,
 ) -> None:
-    """Apply a saved plan; refuse (exit 1) if the shares changed since it was made."""
+    """Apply a saved plan; refuse (exit 1) if the shares changed since it was made, or if any
+    operation is not what the planner derives now from the desired state (-f) and the shares."""
     plan = _load_plan(plan_file)
-    outcome = run.apply_saved(
-        plan,
-        source=str(plan_file),
-        credentials=CredentialSource(credentials),
-        lock_timeout=lock_timeout,
-        warn=warn,
-        on_plan=lambda p: _show(p, as_json),
+    loaded = load_desired(file)
+    shares = resolve_shares(loaded, tftp_root, backup_root)
+    _converge(
+        lambda: run.apply_saved(
+            plan,
+            source=str(plan_file),
+            credentials=CredentialSource(credentials),
+            lock_timeout=lock_timeout,
+            warn=warn,
+            on_plan=lambda p: _show(p, as_json),
+            check=run.rederive_check(loaded.state, shares, str(plan_file)),
+            desired=loaded.state,
+        ),
+        as_json,
     )
-    _applied(outcome.report, as_json)
 
 
 def _status_table(report: StatusReport) -> Table:

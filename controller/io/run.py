@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.core.plan import make_plan
-from controller.errors import StalePlan
-from controller.io.apply import ApplyReport, apply_plan
+from controller.core.savedplan import check_saved_plan
+from controller.core.sweep import dead_temp_files
+from controller.errors import PlanRefused, StalePlan
+from controller.io.apply import ApplyReport, apply_plan, sweep_temp_files
 from controller.io.lock import DEFAULT_LOCK_TIMEOUT, share_lock
 from controller.io.observe import check_markers, observe
 from controller.io.power.credentials import (
@@ -76,12 +78,24 @@ def converge(
     warn: Warn = _quiet,
     on_plan: PlanHook = _nothing,
     credentials: CredentialSource | None = None,
+    desired: DesiredState | None = None,
 ) -> RunOutcome:
-    """Markers, lock, observe, `make` the plan from the observation, `on_plan`, apply."""
+    """Markers, lock, observe, `make` the plan from the observation, `on_plan`, apply.
+
+    With `desired`, the dead temp files of killed earlier runs (controller.core.sweep) are
+    removed first, under the lock (a failure to remove one is a warning).
+    """
     check_markers(shares)  # before the lock: never write a lock file into an empty mount point
     with share_lock(shares.backup, holder, timeout=lock_timeout, warn=warn):
-        plan = make(observe(shares))
+        observed = observe(shares)
+        plan = make(observed)
         on_plan(plan)
+        if desired is not None:
+            dead = dead_temp_files(desired, observed, observed.observed_at)
+            if dead:
+                _, problems = sweep_temp_files(shares, dead)
+                for problem in problems:
+                    warn(problem)
         return RunOutcome(plan, apply_plan(plan, shares, credentials=credentials))
 
 
@@ -108,7 +122,27 @@ def reconcile(
         warn=warn,
         on_plan=on_plan,
         credentials=source,
+        desired=desired,
     )
+
+
+def rederive_check(desired: DesiredState, shares: Shares, source: str) -> SavedPlanCheck:
+    """The check of `apply PLAN`: the saved operations must be exactly what the planner derives
+    now from `desired` and the fresh observation (controller.core.savedplan), else PlanRefused."""
+
+    def check(plan: Plan, observed: Observed) -> None:
+        # allow_empty: an honest plan that disarms everything was made with --allow-empty; if
+        # the desired state is still empty, the fresh plan removes the same configs.
+        fresh = make_plan(desired, observed, allow_empty=True, revision=plan.revision)
+        problems = check_saved_plan(
+            plan, fresh, tftp_root=str(shares.tftp), backup_root=str(shares.backup)
+        )
+        if problems:
+            raise PlanRefused(
+                [f"{source}: refused, nothing applied: {problem}" for problem in problems]
+            )
+
+    return check
 
 
 def apply_saved(
@@ -121,6 +155,7 @@ def apply_saved(
     on_plan: PlanHook = _nothing,
     check: SavedPlanCheck | None = None,
     credentials: CredentialSource | None = None,
+    desired: DesiredState | None = None,
 ) -> RunOutcome:
     """Apply a saved plan (`testboxctl apply PLAN`) if the shares did not change since it was
     made; `check` may refuse its operations first. `source` names the plan in messages."""
@@ -147,4 +182,5 @@ def apply_saved(
         warn=warn,
         on_plan=on_plan,
         credentials=secrets,
+        desired=desired,
     )

@@ -93,13 +93,13 @@ def test_saved_plan_applies_when_fresh_and_is_refused_when_stale(lab: Path, tmp_
     # Someone hand-places a config between review and apply: the plan is stale.
     (lab / "tftp" / PXE_CFG_DIR / "0A000263").write_text("DEFAULT other\n")
     before = trees(lab)
-    stale = run("apply", plan)
+    stale = run("apply", plan, "-f", desired(lab))
     assert stale.returncode == 1
     assert says(stale.stderr, "changed since this plan was made")
     assert trees(lab) == before
 
     (lab / "tftp" / PXE_CFG_DIR / "0A000263").unlink()
-    fresh = run("apply", plan)
+    fresh = run("apply", plan, "-f", desired(lab))
     assert fresh.returncode == 0, fresh.stderr
     assert run("reconcile", "-f", desired(lab), "--dry-run").returncode == 0
 
@@ -212,12 +212,12 @@ def test_tampered_or_broken_plan_file_is_refused(lab: Path, tmp_path: Path) -> N
     document["operations"][0]["path"] = "../../outside"
     plan.write_text(json.dumps(document))
     before = trees(lab)
-    refused = run("apply", plan)
+    refused = run("apply", plan, "-f", desired(lab))
     assert refused.returncode == 1 and says(refused.stderr, "not a testboxctl plan")
     assert len(refused.stderr.strip().splitlines()) == 1
     plan.write_text("{not json")
-    assert run("apply", plan).returncode == 1
-    assert run("apply", tmp_path / "missing.json").returncode == 1
+    assert run("apply", plan, "-f", desired(lab)).returncode == 1
+    assert run("apply", tmp_path / "missing.json", "-f", desired(lab)).returncode == 1
     assert trees(lab) == before
 
 
