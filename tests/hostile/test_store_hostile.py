@@ -286,7 +286,7 @@ def _commit_is_dir(lab: Lab, image: str) -> None:
     _commit_path(lab, image).mkdir()
 
 
-RECORD_DAMAGE: dict[str, Callable[[Lab, str, str], None]] = {
+RECORD_DAMAGE: dict[str, Callable[[Lab, str, str], object]] = {
     "id-differs": lambda lab, new, old: _rewrite_commit(lab, new, lambda d: d.update(id=old)),
     "naive-time": lambda lab, new, old: _rewrite_commit(
         lab, new, lambda d: d.update(created="2026-11-25T20:00:00")
