@@ -10,6 +10,14 @@ While the overriding request is not finished (decide() says armed), the planner 
 override's box for that address instead of the desired one; once it is done (or stalled), the
 desired box rules again in the same run. `pxe-conf IP none` ends an override at once.
 Pure: everything comes from the arguments.
+
+Trust: the TFTP share is not the controller's alone (the on-box service removes its own config,
+so every box can write there; docs/contract.md §9). A forged override line can therefore only
+ever be one that does not harm a disk: a recorded `restore` override is never honoured (a box
+could otherwise have the controller restore another box over its data). `pxe-conf IP restore`
+still arms the restore at once; the next reconcile treats it like any other config and converges
+the box back to the desired file. The override is always for the address its config is named
+after, and is validated like a desired box.
 """
 
 import json
@@ -23,6 +31,9 @@ from schema.desired import DesiredState, EffectiveBox
 from schema.layout import OVERRIDE_COMMENT, hex_ip
 from schema.observed import Observed
 from schema.request import request_id
+
+# Actions a recorded override may keep armed across reconciles: none of them writes a disk.
+RECORDED_ACTIONS = frozenset({"backup", "backup-again", "refresh-info", "rescue"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +59,9 @@ def recorded_override(content: str, ip: str) -> EffectiveBox | None:
                 box = EffectiveBox.model_validate_json(line[len(OVERRIDE_COMMENT) :])
             except ValidationError:
                 return None
-            # An override for another address, or one that arms nothing, is not honoured.
-            ok = box.ip == ip and box.action != "none" and box.request is not None
+            # An override for another address, one that arms nothing, or one that would write a
+            # disk (see the module docstring) is not honoured.
+            ok = box.ip == ip and box.action in RECORDED_ACTIONS and box.request is not None
             return box if ok else None
     return None
 
@@ -83,14 +95,14 @@ def planned_boxes(
         seen.add(box.ip)
         if box.ip in new:
             chosen = new[box.ip]
-            out.append(PlannedBox(chosen, chosen.action != "none"))
+            out.append(PlannedBox(chosen, chosen.action in RECORDED_ACTIONS))
             continue
         recorded = _observed_override(box.ip, observed)
         out.append(PlannedBox(recorded, True) if recorded else PlannedBox(box, False))
     for ip, chosen in sorted(new.items()):
         if ip not in seen:
             seen.add(ip)
-            out.append(PlannedBox(chosen, chosen.action != "none"))
+            out.append(PlannedBox(chosen, chosen.action in RECORDED_ACTIONS))
     for name, cfg in sorted(observed.configs.items()):
         if not cfg.managed:
             continue

@@ -215,3 +215,16 @@ def test_a_box_with_a_mac_is_armed_under_its_hex_ip_name_only(lab: Path) -> None
     macname.write_text(hexname.read_text())
     assert run_cli("pxe-conf", "tb-idle-03", "none", "-f", desired).returncode == 0
     assert not hexname.exists() and not macname.exists()
+
+
+def test_a_restore_override_is_not_kept_by_reconcile(lab: Path) -> None:
+    """A forged override must not be able to restore a box: restore is armed once, unrecorded."""
+    desired = lab / "desired.yaml"
+    assert run_cli("reconcile", "-f", desired).returncode == 0
+    armed = run_cli("pxe-conf", "tb-idle-03", "restore", "-f", desired)
+    assert armed.returncode == 0, armed.stderr
+    config = (lab / "tftp" / "pxelinux.cfg" / "0A000211").read_text()
+    assert "testbox-action-restore" in config and "# override:" not in config
+    dry = run_cli("reconcile", "--dry-run", "-f", desired, "--json")
+    kinds = [(op["kind"], op["path"]) for op in json.loads(dry.stdout)["operations"]]
+    assert kinds == [("remove-config", "pxelinux.cfg/0A000211")]

@@ -27,9 +27,11 @@ def test_a_recorded_override_round_trips() -> None:
 def test_overrides_that_are_not_honoured() -> None:
     other_ip = override_line(BOX.model_copy(update={"ip": "10.0.2.16"}))
     disarmed = override_line(BOX.model_copy(update={"action": "none", "request": None}))
+    restore = override_line(BOX.model_copy(update={"action": "restore", "image": "latest"}))
     for line in (
         other_ip,
         disarmed,
+        restore,
         "# override: {not json",
         '# override: {"ip": "10.0.2.15", "name": "../x"}',
     ):
