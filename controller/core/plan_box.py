@@ -337,7 +337,7 @@ class _BoxPlanner:
                 f"{box.ip}/{IMAGES_DIR}",
             )
             return
-        for image_id in select_prunable(seen.images, box.retention, protected, self.now):
+        for image_id in select_prunable(seen.images, box.retention, protected):
             self.op(
                 "prune-image",
                 "backup",

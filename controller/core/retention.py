@@ -7,8 +7,8 @@ keeps its own set; the union is kept and everything else is prunable. On top of 
 the newest chunked image is always kept, protected ids (an armed restore's target) are always
 kept, legacy images are never pruned (they are not the store's to delete), and a policy with no
 rule at all keeps everything. Images dated in the future are refused before this runs (see
-`future_images`): the order below trusts `created`. `now` is accepted for callers' symmetry
-and future age rules; the rules above depend only on the images' own dates, so the result is
+`future_images`, the one rule here that needs the clock, passed in as `now`): the order below
+trusts `created`. The retention rules depend only on the images' own dates, so the result is
 stable across runs.
 """
 
@@ -52,10 +52,8 @@ def select_prunable(
     images: Sequence[ImageInfo],
     policy: Retention,
     protected: Set[str],
-    now: datetime,
 ) -> list[str]:
     """Ids of the chunked images to delete, oldest first."""
-    del now  # the rules are relative to the images, not to the wall clock (see docstring)
     chunked = sorted(
         (i for i in images if i.kind == "chunked"), key=lambda i: (_utc(i.created), i.id)
     )

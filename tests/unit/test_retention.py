@@ -26,7 +26,7 @@ def hours_ago(*hours: float) -> list[ImageInfo]:
 def kept(
     images: list[ImageInfo], policy: Retention, protected: frozenset[str] = frozenset()
 ) -> list[datetime]:
-    gone = set(select_prunable(images, policy, protected, NOW))
+    gone = set(select_prunable(images, policy, protected))
     return sorted(i.created for i in images if i.id not in gone)
 
 
@@ -51,7 +51,7 @@ def test_rules(policy: Retention, ages_h: list[float], kept_ages_h: list[float])
 def test_protected_and_legacy_never_pruned() -> None:
     images = [*hours_ago(1, 2, 3), img(NOW - timedelta(days=900), "legacy")]
     oldest = images[2].id
-    gone = select_prunable(images, Retention(keep_last=1), {oldest}, NOW)
+    gone = select_prunable(images, Retention(keep_last=1), {oldest})
     assert gone == [images[1].id]
 
 
@@ -68,7 +68,7 @@ def test_newest_is_always_kept(
 ) -> None:
     images = hours_ago(*ages)
     policy = Retention(keep_last=last, keep_daily=daily, keep_weekly=weekly)
-    gone = select_prunable(images, policy, frozenset(), NOW)
+    gone = select_prunable(images, policy, frozenset())
     newest = max(images, key=lambda i: i.created)
     assert newest.id not in gone
     assert len(gone) == len(set(gone))
