@@ -19,7 +19,7 @@ from controller.core.power_plan import plan_power
 from controller.core.render import render_box_config
 from controller.core.requeststate import Decision, decide
 from controller.core.retention import FUTURE_SKEW, future_images, select_prunable
-from controller.core.schedule import scheduled
+from controller.core.schedule import armed_token, scheduled
 from schema.desired import EffectiveBox, Retention, Site
 from schema.layout import (
     ARM_RECORD,
@@ -67,12 +67,14 @@ def plan_box(
     seen = observed.boxes.get(box.ip)
     config = observed.configs.get(hex_ip(box.ip))
     # The schedule turns action none into a scheduled backup when one is due (SPEC §3).
+    armed = config.request_id if config is not None and config.managed else None
     when = scheduled(
         box,
         seen.images if seen is not None else [],
         seen.results if seen is not None else {},
-        config.request_id if config is not None and config.managed else None,
+        armed,
         now,
+        armed_token=armed_token(seen.request_json if seen is not None else None, armed),
     )
     planner = _BoxPlanner(site, when.box, observed, now, revision, override=override)
     planner.why_scheduled = when.reason

@@ -18,7 +18,7 @@ from controller.core.override import planned_boxes
 from controller.core.plan import make_plan
 from controller.core.power_plan import parse_power_record
 from controller.core.requeststate import BoxState, decide
-from controller.core.schedule import scheduled
+from controller.core.schedule import armed_token, scheduled
 from schema.desired import DesiredState, EffectiveBox
 from schema.image import ImageInfo
 from schema.layout import hex_ip
@@ -162,12 +162,14 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
         cfg = observed.configs.get(hex_ip(entry.box.ip))
         config = cfg.name if cfg is not None and cfg.managed else None
         # The same schedule decision as the planner's (SPEC §3): a due backup shows as armed.
+        armed = cfg.request_id if config is not None and cfg is not None else None
         when = scheduled(
             entry.box,
             seen.images if seen is not None else [],
             results,
-            cfg.request_id if config is not None and cfg is not None else None,
+            armed,
             now,
+            armed_token=armed_token(seen.request_json if seen is not None else None, armed),
         )
         box = when.box
         rid = request_id(box)

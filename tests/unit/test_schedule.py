@@ -155,3 +155,19 @@ def test_durations_and_windows() -> None:
     assert in_window("22:00-02:00", NOW.replace(hour=1, minute=59))
     assert not in_window("22:00-02:00", NOW.replace(hour=2))
     assert next_window_start("22:00-02:00", NOW) == NOW.replace(hour=22, minute=0)
+
+
+def test_an_armed_scheduled_request_stays_when_the_next_due_moment_passes() -> None:
+    """A slow box keeps its request (and its power-cycle count) across due moments."""
+    created = NOW - timedelta(days=1, hours=2)
+    b = box(**DAILY)
+    first = scheduled(b, [image(created)], {}, None, NOW)
+    rid = request_id(first.box)
+    later = NOW + 2 * DAY
+    kept = scheduled(b, [image(created)], {}, rid, later, armed_token=first.box.request)
+    assert request_id(kept.box) == rid
+    # Not armed any more (disarmed, or another request in place): the latest due moment.
+    assert request_id(scheduled(b, [image(created)], {}, None, later).box) != rid
+    # A token that is not this schedule's is ignored.
+    other = scheduled(b, [image(created)], {}, rid, later, armed_token="2026-11-25")
+    assert request_id(other.box) != rid
