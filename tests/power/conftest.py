@@ -8,10 +8,12 @@ Each fixture picks a free port, waits until the server answers, and kills it aft
 missing tool skips, unless TESTBOX_E2E_REQUIRED=1 (CI), where it fails.
 """
 
+import ipaddress
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+_UNVERIFIED = ssl._create_unverified_context()
 REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +62,8 @@ class Redfish:
     log: Path
 
     def get(self, path: str) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + path, timeout=10) as answer:
+        # The test itself trusts the fake's self-signed certificate; testboxctl must not.
+        with urllib.request.urlopen(self.url + path, timeout=10, context=_UNVERIFIED) as answer:
             data: dict[str, Any] = json.load(answer)
             return data
 
@@ -70,7 +74,7 @@ class Redfish:
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        urllib.request.urlopen(request, timeout=10).close()
+        urllib.request.urlopen(request, timeout=10, context=_UNVERIFIED).close()
 
     @property
     def system_path(self) -> str:
@@ -103,19 +107,70 @@ class Redfish:
         )
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (what many BMCs ship with)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bmc.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "bmc.crt", directory / "bmc.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 @pytest.fixture
 def redfish(tmp_path: Path) -> Iterator[Redfish]:
+    yield from _redfish(tmp_path, tls=False)
+
+
+@pytest.fixture
+def redfish_tls(tmp_path: Path) -> Iterator[Redfish]:
+    yield from _redfish(tmp_path, tls=True)
+
+
+def _redfish(tmp_path: Path, *, tls: bool) -> Iterator[Redfish]:
     exe = need("sushy-emulator")
     port = free_port()
     log = tmp_path / "sushy.log"
+    argv = [exe, "--fake", "-i", "127.0.0.1", "-p", str(port)]
+    if tls:
+        cert, key = self_signed(tmp_path)
+        argv += ["--ssl-certificate", str(cert), "--ssl-key", str(key)]
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [exe, "--fake", "-i", "127.0.0.1", "-p", str(port)],
+            argv,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    server = Redfish(f"http://127.0.0.1:{port}", log)
+    server = Redfish(f"{'https' if tls else 'http'}://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + 30
         while True:

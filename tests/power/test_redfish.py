@@ -126,3 +126,20 @@ def test_missing_credentials_fail_before_anything_changes(tmp_path: Path, redfis
     creds.write_text("lab-bmc: {username: tbadmin, password: s3cret-pw}\n")
     assert lab.reconcile("--credentials", str(creds), env={}).returncode == 0
     assert lab.power("10.0.2.15")["outcome"] == "cycled"
+
+
+def test_tls_is_verified_unless_the_box_says_verify_tls_false(
+    tmp_path: Path, redfish_tls: Redfish
+) -> None:
+    lab = make_lab(tmp_path)
+    lab.want(box("tb1", "10.0.2.15", redfish_tls.url))
+    refused = lab.reconcile()
+    assert refused.returncode == 1
+    assert "TLS certificate not trusted" in refused.stderr and "verify_tls: false" in refused.stderr
+    assert lab.power("10.0.2.15")["outcome"] == "failed"
+    assert redfish_tls.resets() == 0
+    lab.want(box("tb1", "10.0.2.15", redfish_tls.url, ", verify_tls: false"))
+    done = lab.reconcile()
+    assert done.returncode == 0, done.stderr
+    assert lab.power("10.0.2.15")["outcome"] == "cycled"
+    assert redfish_tls.resets() == 1

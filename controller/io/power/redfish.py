@@ -52,6 +52,12 @@ class RedfishDriver:
             try:
                 response = client.request(method, path, json=body)
             except httpx.TransportError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    # Not transient: retrying cannot make the certificate trusted.
+                    raise PowerError(
+                        f"{where}: TLS certificate not trusted ({exc}); install the BMC's CA, "
+                        "or set verify_tls: false for this box"
+                    ) from None
                 problem = f"unreachable ({type(exc).__name__}: {exc or 'no answer'})"
                 continue
             if response.status_code >= 500:
