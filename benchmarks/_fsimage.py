@@ -29,6 +29,9 @@ class PartSpec:
     files: int = 0
     file_size: int = 256 * 1024
     delete_every: int = 2  # delete files 0, n, 2n, ... (2: half of them)
+    # "every": the files above, spread over the disk (the worst case for chunks); "first-half":
+    # the older half, as when a build tree written earlier is removed.
+    delete: str = "every"
 
 
 @dataclass
@@ -109,7 +112,10 @@ def _fill(p: PartSpec, part: Path, tmp: Path, rng: random.Random) -> dict[str, b
     host.mkdir(exist_ok=True)
     for name, data in files.items():
         (host / name).write_bytes(data)
-    doomed = [name for i, name in enumerate(files) if i % p.delete_every == 0]
+    if p.delete == "first-half":
+        doomed = list(files)[: len(files) // 2]
+    else:
+        doomed = [name for i, name in enumerate(files) if i % p.delete_every == 0]
     if p.fs == "ext4":
         run("mkfs.ext4", "-q", "-F", "-E", "nodiscard", str(part))
         cmds = "".join(f"write {host / n} {n}\n" for n in files)

@@ -16,6 +16,10 @@ The machine is shared with other work: steps compared with each other run in int
 rounds (--repeat rounds, fresh output each time) and the fastest run of each step counts.
 `--quick` skips the level sweep and the 4x memory run. Engine times exclude interpreter start
 (reported separately as wall time).
+
+Then `free_space: skip` against raw on real ext4 and NTFS disks of --size-gib
+(benchmarks/_imaging_freespace.py; root, partclone, e2fsprogs, ntfs-3g); `--free-space off`
+leaves it out, `--free-space only` runs nothing else.
 """
 
 import argparse
@@ -299,10 +303,21 @@ def main() -> None:
         default=Path("/dev/shm"),
         help="also restore onto files here (a target faster than --dir's filesystem); '' = skip",
     )
+    parser.add_argument("--free-space", choices=["on", "off", "only"], default="on")
     args = parser.parse_args()
     global REPEAT  # noqa: PLW0603  (one knob for every timed step)
     REPEAT = max(1, args.repeat)
     size = int(args.size_gib * GIB) // CHUNK * CHUNK
+    free_space: dict[str, Any] | None = None
+    if args.free_space != "off":
+        from benchmarks._imaging_freespace import report_free_space, run_free_space
+
+        free_space = run_free_space(size, args.dir, REPEAT)
+        if args.free_space == "only":
+            print(report_free_space(free_space))
+            if args.json:
+                args.json.write_text(json.dumps({"free_space": free_space}, indent=1))
+            return
     work = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=args.dir))
     try:
         levels = [int(x) for x in args.levels.split(",") if x]
@@ -311,6 +326,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(report(r))
+    if free_space is not None:
+        from benchmarks._imaging_freespace import report_free_space
+
+        print(report_free_space(free_space))
+        r["free_space"] = free_space
     if args.json:
         args.json.write_text(json.dumps(r, indent=1))
 

@@ -390,10 +390,30 @@ def _chunks(stream: DiskStream, name: str, chunk_size: int) -> Iterator[_Chunk]:
                 read_exactly(stream.read, length)
             yield None, length, used
             continue
-        data = read_exactly(stream.read, length)
-        if len(data) != length:
+        mask: list[tuple[int, int]] | None = used
+        if stream.skip is None or used == [(0, length)]:
+            data = read_exactly(stream.read, length)
+            got = len(data)
+        else:
+            # Read only the used ranges (the free ones stay zero): on a real disk the reads
+            # are what costs, and a chunk is often half a deleted file.
+            buf, position, got = bytearray(length), 0, 0
+            for start, end in used:
+                if start > position:
+                    stream.skip(start - position)
+                part = read_exactly(stream.read, end - start)
+                buf[start : start + len(part)] = part
+                got, position = start + len(part), end
+                if len(part) != end - start:
+                    break
+            else:
+                if position < length:
+                    stream.skip(length - position)
+                got = length
+            data, mask = bytes(buf), None  # already zero outside the used ranges
+        if got != length:
             raise ImagingError(
-                f"disk {name} changed while it was read: it ended at byte {offset + len(data)}"
+                f"disk {name} changed while it was read: it ended at byte {offset + got}"
                 f" of {stream.size}"
             )
-        yield data, length, used
+        yield data, length, mask

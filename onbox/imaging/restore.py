@@ -37,7 +37,6 @@ from onbox.imaging import codec
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
-from onbox.imaging.usedmap import keep_only
 from onbox.imaging.verifyrecord import known_bad, record_bad_chunk
 from onbox.store.base import ImageStore
 from onbox.store.records import DiskManifest
@@ -267,11 +266,11 @@ def _restore_disk(
         None for all, the image bytes it holds)."""
         length, offset = manifest.chunk_length(index), index * manifest.chunk_size
         used = manifest.chunk_used(index)  # None: the whole chunk (raw)
-        current = os.pread(fd, length, offset)
         if used is None:
-            return current, None, length
-        # Only the used bytes are the image's; the rest of the target may hold anything.
-        return keep_only(current, used), used, sum(e - s for s, e in used)
+            return os.pread(fd, length, offset), None, length
+        # Only the used bytes are the image's; the rest of the target may hold anything and
+        # is neither read nor written.
+        return _read_ranges(fd, offset, length, used), used, sum(e - s for s, e in used)
 
     def write_used(data: bytes, index: int, used: list[tuple[int, int]] | None) -> None:
         offset = index * manifest.chunk_size
@@ -366,6 +365,17 @@ def _restore_disk(
         bytes_skipped=skipped,
         bytes_free=free,
     )
+
+
+def _read_ranges(fd: int, offset: int, length: int, used: list[tuple[int, int]]) -> bytes:
+    """The target's bytes in the used ranges of a chunk, zeros elsewhere."""
+    if used == [(0, length)]:
+        return os.pread(fd, length, offset)
+    buf = bytearray(length)
+    for start, end in used:
+        part = os.pread(fd, end - start, offset + start)
+        buf[start : start + len(part)] = part
+    return bytes(buf)
 
 
 class _Bad(Exception):
