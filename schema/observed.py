@@ -64,6 +64,10 @@ class ObservedBox(ObservedModel):
     # record that disagrees with its name), one line each naming the path: the planner disarms
     # the box and writes nothing else for it until they are fixed.
     problems: list[str] = Field(default_factory=list)
+    # Damaged or foreign entries among the box's images (a garbage commit record, a manifest
+    # that disagrees with it), one line each: those images are not listed, so the planner
+    # prunes nothing for the box while there are any (the damaged one may be the newest).
+    image_problems: list[str] = Field(default_factory=list)
     # Temp files (`.*.tmp`) in the box directory with their mtimes: a killed run's leftovers.
     temp_files: dict[str, float] = Field(default_factory=dict)
 

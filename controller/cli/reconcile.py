@@ -314,6 +314,9 @@ def status(  # noqa: PLR0917  (typer maps parameters to options)
         _say(report.model_dump_json(indent=2) + "\n")
         return
     print_table(_status_table(report))
+    for box in report.boxes:
+        for problem in box.problems:
+            _say(f"problem of {box.name} ({box.ip}): {problem}\n")
     for ip in report.orphaned_boxes:
         _say(f"orphaned box directory (not in the desired state): {ip}\n")
     for name in report.foreign_configs:

@@ -38,6 +38,7 @@ def fingerprint(observed: Observed) -> str:
                 ],
                 [image.id for image in box.images],
                 box.problems,
+                box.image_problems,
                 sorted(box.nonfiles),
                 box.arm_request,
                 box.arms,

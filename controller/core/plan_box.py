@@ -195,7 +195,7 @@ class _BoxPlanner:
         # Only the hex-IP name is ever written; a managed config under the box's MAC name goes.
         for name in others:
             self._remove_managed(name, "boxes are armed under their hex-IP name only")
-        if seen is not None and seen.images:
+        if seen is not None and (seen.images or seen.image_problems):
             self._prune(decision, seen)
         return self.out
 
@@ -322,6 +322,10 @@ class _BoxPlanner:
 
     def _prune(self, decision: Decision, seen: ObservedBox) -> None:
         box = self.box
+        if seen.image_problems:
+            for problem in seen.image_problems:
+                self.notice("problem", f"{problem}; retention not applied to this box", box.ip)
+            return
         protected: set[str] = set()
         if decision.armed and box.action == "restore":
             # An armed restore's target is never pruned, whatever the retention says.

@@ -88,6 +88,9 @@ class BoxStatus(BaseModel):
     # status page marks the newest backup overdue when it is older than this.
     backup_every_seconds: int | None = None
     power: PowerSummary | None = None
+    # Damage on the share for this box (a link, a FIFO, a malformed record), one line each
+    # naming the path (SPEC §9); the planner disarms such a box and leaves it alone.
+    problems: list[str] = []
 
 
 class StatusReport(BaseModel):
@@ -173,7 +176,13 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
         )
         box = when.box
         rid = request_id(box)
-        decision = decide(box, rid, results.get(rid) if rid else None)
+        decision = decide(
+            box,
+            rid,
+            results.get(rid) if rid else None,
+            arms=seen.arms if seen is not None and seen.arm_request == rid else 0,
+            config_in_place=cfg is not None and cfg.managed and cfg.request_id == rid,
+        )
         last = _last(results, rid)
         images = seen.images if seen is not None else []
         newest = max((_utc(i.created) for i in images), default=None)
@@ -211,6 +220,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                 next_backup_due=when.next_due,
                 backup_every_seconds=_every(entry.box),
                 power=_power(seen.power_json if seen is not None else None),
+                problems=[*seen.problems, *seen.image_problems] if seen is not None else [],
             )
         )
     desired_ips = {b.box.ip for b in planned_boxes(desired, observed)}

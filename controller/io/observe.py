@@ -253,18 +253,22 @@ def _read_owned_text(box: Share, rel: str, label: str, problems: list[str]) -> s
 
 
 def _list_images(store: ImageStore, ip: str, problems: list[str]) -> list[ImageInfo]:
+    """The box's usable images; damaged ones are left out and named in `problems`."""
     try:
-        return store.list_images(ip)
-    # The image store reads commit records a box wrote: whatever it raises for bad ones is a
-    # problem of this box (OSError/ValueError too, until every store path is hardened).
+        listing = store.scan(ip)
+    # The image store reads records a box wrote and reports damage itself; anything it still
+    # raises is a problem of this box too, never a stop for the lab.
     except OnboxError as exc:
         problems.append(f"{ip}/{IMAGES_DIR}: cannot list images: {exc.message}")
+        return []
     except (OSError, ValueError) as exc:
         problems.append(f"{ip}/{IMAGES_DIR}: cannot list images: {exc}")
-    return []
+        return []
+    problems.extend(listing.problems)
+    return listing.images
 
 
-def observe_box(backup: Share, ip: str, store: ImageStore) -> ObservedBox:
+def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox:
     problems: list[str] = []
     try:
         box = backup.sub(ip)
@@ -306,9 +310,10 @@ def observe_box(backup: Share, ip: str, store: ImageStore) -> ObservedBox:
         results = _observe_results(box, ip, problems) if has_results else {}
         arm_request, arms = _observe_arm_record(box, ip, problems) if has_arms else (None, 0)
     images: list[ImageInfo] = []
+    image_problems: list[str] = []
     # A box whose directory already shows damage is not handed to the image store at all.
-    if (has_images or has_legacy) and not problems:
-        images = _list_images(store, ip, problems)
+    if (has_images or has_legacy) and not problems and store is not None:
+        images = _list_images(store, ip, image_problems)
     return ObservedBox.model_construct(
         ip=ip,
         files=frozenset(files),
@@ -321,6 +326,7 @@ def observe_box(backup: Share, ip: str, store: ImageStore) -> ObservedBox:
         arm_request=arm_request,
         arms=arms,
         problems=problems,
+        image_problems=image_problems,
         temp_files=temps,
     )
 
@@ -339,6 +345,7 @@ def _broken_box(ip: str, problem: str) -> ObservedBox:
         arm_request=None,
         arms=0,
         problems=[problem],
+        image_problems=[],
         temp_files={},
     )
 
@@ -349,9 +356,15 @@ def observe(shares: Shares, *, now: datetime | None = None) -> Observed:
         with _open_root(str(shares.tftp), "TFTP share") as tftp:
             _check(tftp, backup)
             configs, config_temps = observe_configs(tftp)
-        store = open_store(shares.backup)
         boxes: dict[str, ObservedBox] = {}
         lab_problems: list[str] = []
+        store: ImageStore | None = None
+        try:
+            store = open_store(shares.backup)
+        except OnboxError as exc:
+            # The store is shared by all boxes: without it no box's images are listed (so none
+            # is pruned), but requests are still armed and results still read.
+            lab_problems.append(f"store: {exc.message}; images not listed, nothing pruned")
         for entry in _list(backup):
             if _is_ipv4(entry.name):
                 if entry.kind == "dir":
