@@ -81,6 +81,17 @@ def plan_box(
     return planner.plan()
 
 
+def box_problems(box: EffectiveBox, seen: ObservedBox | None) -> list[str]:
+    """Damage that makes the planner disarm `box` and leave it alone (shared with status)."""
+    if seen is None:
+        return []
+    problems = list(seen.problems)
+    if box.name in seen.nonfiles:
+        # The hostname file's place is taken by a link, FIFO or directory: never written.
+        problems.append(f"{box.ip}/{box.name}: the hostname file is not a regular file")
+    return problems
+
+
 class _BoxPlanner:
     def __init__(
         self,
@@ -139,16 +150,7 @@ class _BoxPlanner:
         )
 
     def _problems(self) -> list[str]:
-        seen = self.seen
-        if seen is None:
-            return []
-        problems = list(seen.problems)
-        if self.box.name in seen.nonfiles:
-            # The hostname file's place is taken by a link, FIFO or directory: never written.
-            problems.append(
-                f"{self.box.ip}/{self.box.name}: the hostname file is not a regular file"
-            )
-        return problems
+        return box_problems(self.box, self.seen)
 
     def plan(self) -> BoxPlan:
         box, seen = self.box, self.seen

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from controller.core.boxfiles import parse_request
 from controller.core.override import planned_boxes
 from controller.core.plan import make_plan
+from controller.core.plan_box import box_problems
 from controller.core.power_plan import parse_power_record
 from controller.core.requeststate import BoxState, decide
 from controller.core.schedule import armed_token, scheduled
@@ -220,7 +221,9 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
                 next_backup_due=when.next_due,
                 backup_every_seconds=_every(entry.box),
                 power=_power(seen.power_json if seen is not None else None),
-                problems=[*seen.problems, *seen.image_problems] if seen is not None else [],
+                problems=[*box_problems(box, seen), *seen.image_problems]
+                if seen is not None
+                else [],
             )
         )
     desired_ips = {b.box.ip for b in planned_boxes(desired, observed)}

@@ -100,7 +100,7 @@ def check_markers(shares: Shares) -> None:
 def _list(share: Share, rel: str = "") -> list[Entry]:
     """A directory the run cannot do without (a share root, pxelinux.cfg/): errors stop it."""
     try:
-        return share.entries(rel)
+        return share.entries(rel, stat=False)
     except ShareAccessError as exc:
         raise ShareError(f"{exc.path}: cannot read: {exc.problem}") from None
 
@@ -127,7 +127,7 @@ def observe_configs(tftp: Share) -> tuple[dict[str, ObservedConfig], dict[str, f
             continue
         if entry.name.startswith("."):
             if entry.kind == "file" and _is_temp(entry.name):
-                temps[entry.name] = entry.mtime
+                _note_temp(tftp, f"{PXE_CFG_DIR}/{entry.name}", entry.name, temps)
             continue
         rel = f"{PXE_CFG_DIR}/{entry.name}"
         problem: str | None = None
@@ -152,6 +152,13 @@ def observe_configs(tftp: Share) -> tuple[dict[str, ObservedConfig], dict[str, f
             name=entry.name, managed=managed, request_id=rid, content=content, problem=None
         )
     return configs, temps
+
+
+def _note_temp(share: Share, rel: str, name: str, temps: dict[str, float]) -> None:
+    """A temp file's mtime (listings carry none: one lstat for the rare temp file)."""
+    st = share.lstat(rel)
+    if st is not None:
+        temps[name] = st.st_mtime
 
 
 def _parse_time(value: object, field: str) -> datetime | None:
@@ -204,30 +211,43 @@ def _read_record(box: Share, rel: str, label: str, problems: list[str]) -> objec
 def _observe_results(box: Share, ip: str, problems: list[str]) -> dict[str, ObservedResult]:
     results: dict[str, ObservedResult] = {}
     try:
-        entries = box.entries(RESULTS_DIR)
+        folder = box.sub(RESULTS_DIR)
+        entries = folder.entries(stat=False)
     except ShareAccessError as exc:
         problems.append(f"{ip}/{RESULTS_DIR}: {exc.problem}")
         return results
-    for entry in entries:
-        if not entry.name.endswith(".json") or entry.name.startswith("."):
-            continue
-        label = f"{ip}/{RESULTS_DIR}/{entry.name}"
-        if entry.kind != "file":
-            problems.append(f"{label}: {_KIND_WORDS[entry.kind]}")
-            continue
-        data = _read_record(box, f"{RESULTS_DIR}/{entry.name}", label, problems)
-        if data is None:
-            continue
-        try:
-            result = parse_result(data)
-        except ValueError as exc:
-            problems.append(f"{label}: not a valid result file ({exc})")
-            continue
-        if f"{result.request_id}.json" != entry.name:
-            problems.append(f"{label}: records request {result.request_id!r}, not its name")
-        else:
-            results[result.request_id] = result
+    with folder:
+        for entry in entries:
+            _observe_result(folder, ip, entry, problems, results)
     return results
+
+
+def _observe_result(
+    folder: Share,
+    ip: str,
+    entry: Entry,
+    problems: list[str],
+    results: dict[str, ObservedResult],
+) -> None:
+    name = entry.name
+    if not name.endswith(".json") or name.startswith("."):
+        return
+    label = f"{ip}/{RESULTS_DIR}/{name}"
+    if entry.kind != "file":
+        problems.append(f"{label}: {_KIND_WORDS[entry.kind]}")
+        return
+    data = _read_record(folder, name, label, problems)
+    if data is None:
+        return
+    try:
+        result = parse_result(data)
+    except ValueError as exc:
+        problems.append(f"{label}: not a valid result file ({exc})")
+        return
+    if f"{result.request_id}.json" != name:
+        problems.append(f"{label}: records request {result.request_id!r}, not its name")
+    else:
+        results[result.request_id] = result
 
 
 def _observe_arm_record(box: Share, ip: str, problems: list[str]) -> tuple[str | None, int]:
@@ -272,7 +292,7 @@ def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox
     problems: list[str] = []
     try:
         box = backup.sub(ip)
-        entries = box.entries()
+        entries = box.entries(stat=False)
     except ShareAccessError as exc:
         return _broken_box(ip, f"{ip}: {exc.problem}")
     with box:
@@ -304,7 +324,7 @@ def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox
             elif name in (RESULTS_DIR, IMAGES_DIR):
                 problems.append(f"{ip}/{name}: {_KIND_WORDS['file']}")
             elif _is_temp(name):
-                temps[name] = entry.mtime
+                _note_temp(box, name, name, temps)
             elif legacy_disk(name) is not None:
                 has_legacy = True
         results = _observe_results(box, ip, problems) if has_results else {}
