@@ -1,4 +1,4 @@
-"""A lab of three boxes on temp shares, next to an "outside" tree, for the controller's hostile tests.
+"""Three boxes on temp shares next to an "outside" tree, for the controller's hostile tests.
 
 One box (the victim, 10.9.9.9) gets the hostile entry; two healthy boxes must keep converging.
 The outside tree holds what a hostile link points at: files named like the share's own files,

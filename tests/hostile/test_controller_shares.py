@@ -267,7 +267,7 @@ def test_unreadable_markers_stop_before_anything_changes(
     lab = ControllerLab(tmp_path)
     marker = lab.shares.backup / "testbox-backup"
     lab.link(marker, lab.outside / "request.json")
-    code, out, err = lab.reconcile(capsys)
+    code, _, err = lab.reconcile(capsys)
     assert code == 1
     assert err.strip().splitlines() == [
         f"testboxctl: error: {marker}: backup share marker testbox-backup is a symbolic link "
