@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import nfs
+from tests.e2e import nfs, timing
 from tests.e2e.harness import PXELINUX, QEMU, SYSLINUX_BIOS
 from tests.e2e.lab import BOX_IP, BOX_NAME, E2ELab
 
@@ -50,6 +50,9 @@ def maintenance_root() -> Path:
         if REQUIRED:
             pytest.fail(message + " (TESTBOX_E2E_REQUIRED=1: a skip would hide this)")
         pytest.skip(message)
+    # Calibrate the boot timeouts before this session's first boot adds load of its own.
+    factor = timing.scale()
+    print(f"\ne2e boot timeouts scaled x{factor:.2f} for the machine's current load")
     return ROOT
 
 

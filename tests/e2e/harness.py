@@ -32,6 +32,8 @@ LOCAL_DISK_EXIT = 33
 KERNEL_BANNER = "Linux version"
 # What the unit's output looks like on the console (journal+console): `testbox-maintenance[PID]:`.
 SERVICE_OUTPUT = "testbox-maintenance["
+UNIT_START = "Starting testbox-maintenan"  # systemd's status line (cut at the console width)
+POLL = 0.25  # how often a boot's serial log is looked at
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\x1bc")
 
 
@@ -86,6 +88,11 @@ class BootResult:
     seconds: float
     serial: str  # ANSI escapes stripped
     log_path: Path
+    # Seconds from QEMU's start (power-on) to the first line of the service on the console
+    # (None: it never ran). Polled every POLL seconds, so good to about that.
+    service_started: float | None = None
+    # ... and to systemd's "Starting testbox-maintenance" (the unit's start, before Python runs).
+    unit_started: float | None = None
 
     @property
     def booted_maintenance(self) -> bool:
@@ -182,26 +189,44 @@ class Box:
                 start_new_session=True,
             )
             status: int | None = None
+            service_started: float | None = None
+            unit_started: float | None = None
             try:
                 while True:
                     try:
-                        status = proc.wait(timeout=1)
+                        status = proc.wait(timeout=POLL)
                         break
                     except subprocess.TimeoutExpired:
                         pass
-                    if time.monotonic() - started > timeout:
+                    now = time.monotonic() - started
+                    if now > timeout:
                         break
-                    if stop_when is not None and stop_when(self._read(log_path)):
-                        break
+                    if service_started is None or stop_when is not None:
+                        serial = self._read(log_path)
+                        if unit_started is None and UNIT_START in serial:
+                            unit_started = now
+                        if service_started is None and SERVICE_OUTPUT in serial:
+                            service_started = now
+                        if stop_when is not None and stop_when(serial):
+                            break
             finally:
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-        result = BootResult(status, time.monotonic() - started, self._read(log_path), log_path)
+        serial = self._read(log_path)
+        if service_started is None and SERVICE_OUTPUT in serial:
+            service_started = time.monotonic() - started
+        result = BootResult(
+            status, time.monotonic() - started, serial, log_path, service_started, unit_started
+        )
+        unit = "-" if unit_started is None else f"{unit_started:.1f} s"
+        service = "-" if service_started is None else f"{service_started:.1f} s"
         with (self.log_dir / "boots.txt").open("a") as summary:
             summary.write(
                 f"{log_path.name}: {result.seconds:.1f} s, QEMU exit {status}, "
-                f"maintenance={result.booted_maintenance} local={result.booted_local_disk}\n"
+                f"maintenance={result.booted_maintenance} local={result.booted_local_disk} "
+                f"after power-on: unit started {unit}, service's first line {service} "
+                f"(timeout {timeout:.0f} s)\n"
             )
         return result
 

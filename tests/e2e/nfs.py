@@ -9,6 +9,7 @@ unprivileged there (QEMU makes the connections), hence `PrivilegedPort = false` 
 `insecure` of a kernel NFS server. The kernel NFS server is not an option in CI containers.
 """
 
+import fcntl
 import shutil
 import subprocess
 import time
@@ -74,29 +75,64 @@ def ensure_rpcbind() -> None:
         subprocess.run([RPCBIND, "-w"], check=True)
 
 
+# NFS-Ganesha binds the fixed ports above (the guest's rendered `nfsroot=` names no port), so
+# only one test on the machine can serve at a time: a second server fails to bind ("Address
+# already in use"), and its guest would silently mount the *first* test's root. Seen with two
+# checkouts' e2e runs side by side. Every test holds this lock while it serves.
+LOCK = Path("/tmp/testboxctl-e2e-nfs.lock")
+FOREIGN_SERVER_WAIT = 1200.0
+
+
+@contextmanager
+def _machine_lock() -> Iterator[None]:
+    with LOCK.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"\nwaiting for {LOCK}: another e2e test serves NFS on this machine")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @contextmanager
 def nfs_exports(root: Path, tftp: Path, backup: Path, workdir: Path) -> Iterator[Path]:
     """Serve the three exports while the block runs; yields Ganesha's log file."""
-    ensure_rpcbind()
-    conf = workdir / "ganesha.conf"
-    log = workdir / "ganesha.log"
-    conf.write_text(CONFIG.format(root=root, tftp=tftp, backup=backup))
-    proc = subprocess.Popen(
-        [GANESHA, "-F", "-f", str(conf), "-L", str(log), "-p", str(workdir / "ganesha.pid"),
-         "-N", "NIV_EVENT"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not (_registered("nfs") and _registered("mountd")):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"NFS-Ganesha did not come up; see {log}")
-            time.sleep(0.2)
-        yield log
-    finally:
-        proc.terminate()
+    with _machine_lock():
+        ensure_rpcbind()
+        # A server that does not take the lock (an older checkout's tests) may still be up.
+        waited = time.monotonic()
+        while _registered("nfs") and time.monotonic() - waited < FOREIGN_SERVER_WAIT:
+            time.sleep(2)
+        conf = workdir / "ganesha.conf"
+        log = workdir / "ganesha.log"
+        conf.write_text(CONFIG.format(root=root, tftp=tftp, backup=backup))
+        proc = subprocess.Popen(
+            [GANESHA, "-F", "-f", str(conf), "-L", str(log), "-p", str(workdir / "ganesha.pid"),
+             "-N", "NIV_EVENT"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + 30
+            while not (_registered("nfs") and _registered("mountd")):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"NFS-Ganesha did not come up; see {log}")
+                time.sleep(0.2)
+            # Registered is not enough: a server left over from elsewhere may be the one that
+            # answers. Ours must still be running, and must not have failed to bind.
+            time.sleep(1)
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if proc.poll() is not None or ":FATAL :" in text:
+                raise RuntimeError(
+                    f"NFS-Ganesha exited (another NFS server on port 2049?); see {log}"
+                )
+            yield log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -15,13 +15,19 @@ from onbox.imaging.restore import restore_image
 from onbox.store import open_store
 from tests.e2e.harness import SERVICE_OUTPUT, BootResult, Box, make_disk
 from tests.e2e.lab import BOX_IP, E2ELab
+from tests.e2e.timing import MAX_SCALE, scaled
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
+# The per-boot limits below scale with the machine's load (tests/e2e/timing.py); this one is
+# only the backstop for a test as a whole, at the largest scale.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300 * MAX_SCALE)]
 
 MiB = 1 << 20
 DISK_SIZE = 32 * MiB
-MAINTENANCE_TIMEOUT = 170.0  # one maintenance boot, PXE to power-off, under TCG
-LOCAL_TIMEOUT = 60.0  # PXELINUX's `default` → LOCALBOOT 0 → the disk's boot sector
+# Quiet-machine limits with ~3x margin (a maintenance boot of this scenario: ~45 s to power-off,
+# the service starts ~30 s after power-on; a local boot ~8 s), times timing.scale().
+MAINTENANCE_TIMEOUT = 150.0  # one maintenance boot, PXE to power-off, under TCG
+LOCAL_TIMEOUT = 40.0  # PXELINUX's `default` → LOCALBOOT 0 → the disk's boot sector
+BROKEN_TIMEOUT = 30.0  # a box whose disk no longer boots: SeaBIOS gives up
 
 
 def sha(path: Path) -> str:
@@ -55,7 +61,7 @@ def assert_maintenance_boot(boot: BootResult, request_id: str) -> None:
 
 
 def assert_local_boot(box: Box) -> BootResult:
-    boot = box.boot(timeout=LOCAL_TIMEOUT)
+    boot = box.boot(timeout=scaled(LOCAL_TIMEOUT))
     assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.log_path}"
     assert not boot.booted_maintenance, f"maintenance booted again: {boot.log_path}"
     return boot
@@ -78,7 +84,7 @@ def test_backup_then_the_box_boots_its_own_disk(lab: E2ELab, tmp_path: Path) -> 
     original = sha(disk)
     request_id = arm(lab, "backup")["request_id"]
 
-    boot = lab.box(disk).boot(timeout=MAINTENANCE_TIMEOUT)
+    boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
     assert_maintenance_boot(boot, request_id)
 
@@ -103,11 +109,13 @@ def test_restore_onto_a_scrambled_disk_is_byte_identical(lab: E2ELab, tmp_path: 
     image = backup_disks(open_store(lab.backup), BOX_IP, {"vda": disk})
     scramble(disk, seed=3)
     assert sha(disk) != original
-    broken = lab.box(disk).boot(timeout=30, stop_when=lambda s: "No bootable device" in s)
+    broken = lab.box(disk).boot(
+        timeout=scaled(BROKEN_TIMEOUT), stop_when=lambda s: "No bootable device" in s
+    )
     assert not broken.booted_local_disk, broken.log_path  # the box no longer boots
 
     request_id = arm(lab, "restore", request="scrambled")["request_id"]
-    boot = lab.box(disk).boot(timeout=MAINTENANCE_TIMEOUT)
+    boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
     assert_maintenance_boot(boot, request_id)
 
@@ -136,7 +144,7 @@ def test_failing_request_is_retried_then_disarmed(lab: E2ELab, tmp_path: Path) -
 
         # The service pauses before its retry reboot; the test powers the box off instead
         # once the failed attempt is on the share and the service says it is pausing.
-        boot = box.boot(timeout=MAINTENANCE_TIMEOUT, stop_when=failed_attempt_recorded)
+        boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT), stop_when=failed_attempt_recorded)
         assert_maintenance_boot(boot, request_id)
         assert "before rebooting to retry" in boot.serial, boot.log_path
         result = lab.result(request_id)

@@ -437,6 +437,27 @@ def build_maintenance_root(
         return _build_locked(settings, tftp_root, log)
 
 
+KEPT_BASES = 3
+
+
+def _prune_bases(cache: Path, keep: Path) -> None:
+    """Roots are hard-linked copies, independent of their base: older bases only take space.
+    The most recently used few are kept, not just the newest: several checkouts (branches of
+    one machine, CI jobs) sharing a cache may want different bases, and removing each other's
+    would make every build a cold one."""
+    others = sorted(
+        (
+            p
+            for p in cache.glob("base-*")
+            if p != keep and p.is_dir() and not p.name.endswith(".tmp")
+        ),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in others[KEPT_BASES - 1 :]:
+        shutil.rmtree(stale)
+
+
 def _build_locked(settings: BuildSettings, tftp_root: Path | None, log: Log) -> BuildReport:
     (settings.cache / "build.log").write_text("")  # the log of this build only
     run = _Runner(settings.cache / "build.log", log)
@@ -447,10 +468,9 @@ def _build_locked(settings: BuildSettings, tftp_root: Path | None, log: Log) -> 
     if not base_reused:
         _require_root()
         _build_base(settings, kernel_deb, base, run)
-        # Roots are hard-linked copies, independent of their base: older bases only take space.
-        for stale in settings.cache.glob("base-*"):
-            if stale != base and stale.is_dir():
-                shutil.rmtree(stale)
+        _prune_bases(settings.cache, keep=base)
+    else:
+        os.utime(base)  # "recently used", for _prune_bases
     wheels = _wheels(settings, run)
     root_key = _sha256(
         base_key,

@@ -98,15 +98,16 @@ GETTY_NOCLEAR = """\
 TTYVTDisallocate=no
 """
 
-# The disks must exist before the service lists them. Their drivers (ahci, nvme, virtio_blk,
+# The disks must exist before the service images them. Their drivers (ahci, nvme, virtio_blk,
 # ...) are not in a `netboot` initramfs; udev loads them during coldplug after the switch to the
-# real root, and the service, ordered only after the network, could start first (seen under
-# TCG: "/dev/vda is not a block device, skipped"). udev-settle waits for coldplug to finish.
+# real root. The service starts once coldplug has been *triggered* and then waits (bounded,
+# `--disk-wait`) only for the disks its request lists. Not systemd-udev-settle: settling waits
+# for every device of the machine, and under a loaded TCG guest it took over a minute (all four
+# e2e scenarios hit their limit, issue 13.6); it is masked below.
 SERVICE_DISKS_DROPIN = """\
 # Written by testboxctl build-maintenance-root.
 [Unit]
-Wants=systemd-udev-settle.service
-After=systemd-udev-settle.service
+After=systemd-udev-trigger.service
 """
 
 # A systemd generator: with testbox.transport=9p (root and shares) or testbox.shares=9p (shares
@@ -134,10 +135,14 @@ done
 """
 
 # Units a maintenance boot does not need; masking them shortens the boot (measured under TCG:
-# rpc_pipefs alone held the service back ~15 s). The shares are NFSv3 with `nolock`, which needs
-# neither a local rpcbind nor statd, and no NFSv4/GSS daemons. getty-static starts gettys on
-# tty2-6 because minbase has no logind; tty1 (the seed's noclear console) and the serial
-# console keep theirs.
+# rpc_pipefs alone held the service back ~15 s, udev-settle 13 s on a quiet machine and over a
+# minute on a loaded one). The shares are NFSv3 with `nolock`, which needs neither a local
+# rpcbind nor statd, and no NFSv4/GSS daemons. getty-static starts gettys on tty2-6 because
+# minbase has no logind; tty1 (the seed's noclear console) and the serial console keep theirs.
+# The rest is what a one-shot root on a tmpfs overlay never uses: kernel debug/trace/config
+# file systems, FUSE, hugepages, POSIX queues, binfmt, a random seed and utmp that die with
+# the tmpfs, a journal flush to a /var/log that is RAM anyway, and the modules of those.
+# systemd-user-sessions stays: without it the console refuses logins (rescue).
 MASKED_UNITS = (
     "rpcbind.service",
     "rpcbind.socket",
@@ -157,6 +162,30 @@ MASKED_UNITS = (
     "fstrim.timer",
     "systemd-timesyncd.service",
     "man-db.timer",
+    # lean boot (issue 13.6)
+    "systemd-udev-settle.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
+    "proc-sys-fs-binfmt_misc.automount",
+    "systemd-binfmt.service",
+    "modprobe@configfs.service",
+    "modprobe@dm_mod.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "systemd-random-seed.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+    "systemd-journal-flush.service",
+    "systemd-tmpfiles-clean.timer",
+    "systemd-ask-password-console.path",
+    "systemd-ask-password-wall.path",
+    "systemd-pstore.service",
+    "systemd-sysusers.service",
 )
 
 

@@ -86,3 +86,13 @@ def test_overlay_script_keeps_the_layers_reachable_like_the_seeds_aufs() -> None
     assert "mount -t overlay" in script
     assert 'mount --move /ro "${rootmnt}/ro"' in script
     assert 'mount --move /rw "${rootmnt}/rw"' in script
+
+
+def test_lean_boot_masks_udev_settle_and_orders_after_coldplug_trigger() -> None:
+    """Issue 13.6: no udev-settle (the service waits for its own disks), coldplug triggered."""
+    assert "systemd-udev-settle.service" in files.MASKED_UNITS
+    assert "After=systemd-udev-trigger.service" in files.SERVICE_DISKS_DROPIN
+    assert "settle" not in files.SERVICE_DISKS_DROPIN
+    # Rescue logs in on the console: what lets logins in must stay.
+    assert "systemd-user-sessions.service" not in files.MASKED_UNITS
+    assert len(set(files.MASKED_UNITS)) == len(files.MASKED_UNITS)
