@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--image", default="latest")
     parser.add_argument("--no-precheck", action="store_true")
+    parser.add_argument("--no-verify-dedup", action="store_true")
     args = parser.parse_args()
     store = open_store(args.root)
     t0 = time.perf_counter()
@@ -50,6 +51,7 @@ def main() -> None:
             {"sda": args.disk},
             chunk_size=args.chunk_size,
             workers=args.workers,
+            verify_dedup=not args.no_verify_dedup,
             **extra,
         )
         figures = {"image_id": report.image_id, **report.disks[0].model_dump()}

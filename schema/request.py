@@ -131,5 +131,8 @@ class Result(ContractModel):
     disks: list[DiskFigures] = Field(default_factory=list)
     image_id: ImageId | None = None
     error: str | None = None
+    # A restore that failed after its first write: the disks it left partially restored
+    # (the next attempt, or a restore of another image, repairs them). Empty otherwise.
+    partial_disks: list[DiskName] = Field(default_factory=list)
     service_version: str
     history: list[Attempt] = Field(default_factory=list)

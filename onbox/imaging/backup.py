@@ -99,6 +99,7 @@ def backup_disks(
     level: int = codec.DEFAULT_LEVEL,
     now: datetime | None = None,
     free_space: FreeSpace = "raw",
+    verify_dedup: bool = True,
 ) -> BackupReport:
     """Back up `disks` (disk name → block device or file) as one committed image."""
     if not disks:
@@ -123,6 +124,7 @@ def backup_disks(
             level=level,
             now=now,
             free_space=free_space,
+            verify_dedup=verify_dedup,
         )
 
 

@@ -49,6 +49,8 @@ def run_action(
         ref = request.image or "latest"
         log.info(f"restoring image {ref} onto {_describe(disks)}")
         restored = restore_image(store, request.ip, ref, disks, progress=progress)
+        for note in restored.notices:  # e.g. a damaged newer image skipped by "latest"
+            log.info(note)
         return ActionReport(image_id=restored.image_id, disks=list(restored.disks))
     if request.action == "backup":
         images = store.list_images(request.ip)

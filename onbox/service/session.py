@@ -146,6 +146,7 @@ def _attempt(
     log.info(f"attempt {attempt} of at most {request.max_attempts}")
     report = ActionReport()
     error: str | None = None
+    partial: list[str] = []
     try:
         if problem is not None:
             # A record that is a link, a FIFO, too large or invalid was not written by this
@@ -169,6 +170,7 @@ def _attempt(
         report = run_action(opts.backup_root, request, disks, log)
     except OnboxError as exc:
         error = exc.message
+        partial = list(getattr(exc, "disks", None) or [])  # restore.PartialRestore
     except OSError as exc:
         error = f"{exc.filename or 'I/O'}: {exc.strerror or exc}"
     except Exception as exc:  # recorded as a failed attempt, so the retries are counted
@@ -192,6 +194,8 @@ def _attempt(
         image_id=report.image_id,
         error=error,
     )
+    if partial:
+        result = result.model_copy(update={"partial_disks": partial})
     seconds = time.monotonic() - t0
     if error is not None:
         log.event(
