@@ -55,7 +55,7 @@ def make_shares(root: Path) -> Shares:
     tftp, backup = root / "tftp", root / "backup"
     (tftp / PXE_CFG_DIR).mkdir(parents=True)
     (tftp / PXE_CFG_DIR / DEFAULT_CONFIG).write_text(DEFAULT_CONFIG_TEXT)
-    backup.mkdir(parents=True)
+    backup.mkdir(parents=True, exist_ok=True)  # may be a mount point (tests/hostile)
     (backup / BACKUP_MARKER).write_text("")
     return Shares(tftp=tftp, backup=backup)
 

@@ -28,12 +28,13 @@ from controller.cli.options import (
 )
 from controller.core.render_markdown import render_plan_markdown
 from controller.core.render_plan import plan_json, render_plan_text
+from controller.core.savedplan import check_plan_roots
 from controller.core.status import StatusReport, box_states
 from controller.core.status_view import page_view, render_prometheus
 from controller.core.store_totals import store_totals
 from controller.desired.load import load_desired
 from controller.desired.revision import REVISION_ENV, resolve_revision
-from controller.errors import ControllerError
+from controller.errors import ControllerError, PlanRefused
 from controller.io import run
 from controller.io.apply import ApplyFailed, ApplyReport
 from controller.io.lock import break_lock
@@ -225,6 +226,9 @@ def apply_command(  # noqa: PLR0917  (typer maps parameters to options)
     plan = _load_plan(plan_file)
     loaded = load_desired(file)
     shares = resolve_shares(loaded, tftp_root, backup_root)
+    wrong_roots = check_plan_roots(plan, str(shares.tftp), str(shares.backup))
+    if wrong_roots:
+        raise PlanRefused([f"{plan_file}: refused, nothing applied: {p}" for p in wrong_roots])
     _converge(
         lambda: run.apply_saved(
             plan,

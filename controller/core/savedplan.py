@@ -24,13 +24,11 @@ def _name(op: Operation) -> str:
     return f"{op.kind} {op.share}:{where}"
 
 
-def check_saved_plan(
-    saved: Plan, fresh: Plan, *, tftp_root: str | None = None, backup_root: str | None = None
-) -> list[str]:
-    """One line per way `saved` differs from `fresh` (the plan derived now); [] when it may run.
+def check_plan_roots(saved: Plan, tftp_root: str | None, backup_root: str | None) -> list[str]:
+    """One line per share of `saved` that is not the one the desired state names.
 
-    `tftp_root`/`backup_root`, when given, are the shares the desired state names: a saved plan
-    pointing at other directories is refused (its roots are data in the file too).
+    Checked before anything is read: a plan's roots are data in the file too, and a plan
+    pointing at another directory must not even have that directory observed.
     """
     problems: list[str] = []
     for what, planned, wanted in (
@@ -41,6 +39,18 @@ def check_saved_plan(
             problems.append(
                 f"the plan's {what} share {planned} is not the desired state's ({wanted})"
             )
+    return problems
+
+
+def check_saved_plan(
+    saved: Plan, fresh: Plan, *, tftp_root: str | None = None, backup_root: str | None = None
+) -> list[str]:
+    """One line per way `saved` differs from `fresh` (the plan derived now); [] when it may run.
+
+    `tftp_root`/`backup_root`, when given, are the shares the desired state names: a saved plan
+    pointing at other directories is refused (its roots are data in the file too).
+    """
+    problems = check_plan_roots(saved, tftp_root, backup_root)
     fresh_ops = {op.model_dump_json() for op in fresh.operations}
     saved_ops = {op.model_dump_json() for op in saved.operations}
     foreign = [op for op in saved.operations if op.model_dump_json() not in fresh_ops]
