@@ -1,4 +1,4 @@
-"""The desired state operators commit to git (SPEC §6).
+"""The desired state operators commit to git (contract §6).
 
 `DesiredState` is what `testboxctl` converges the shares to. Per-box settings fall back to
 `site.defaults`; `EffectiveBox` is that resolution, computed once so the planner, the request
@@ -32,7 +32,7 @@ from schema.types import (
 )
 
 # The box's firmware decides which SYSLINUX variant DHCP hands it (pxelinux.0 or syslinux.efi) and
-# which module directory its config names (SPEC §2); both look up the same pxelinux.cfg/ names.
+# which module directory its config names (contract §2); both look up the same pxelinux.cfg/ names.
 Firmware = Literal["bios", "uefi"]
 
 

@@ -1,4 +1,4 @@
-"""Image records (SPEC §4): what an image of a box is, as listed by the image store.
+"""Image records (contract §4): what an image of a box is, as listed by the image store.
 
 Owned by the image store; the controller reads these to show images and plan retention.
 """

@@ -1,4 +1,4 @@
-"""Names on the two shares (SPEC §2): pure functions and constants, no I/O.
+"""Names on the two shares (contract §2): pure functions and constants, no I/O.
 
 The TFTP layout is dictated by PXELINUX's config search; the backup share layout comes from the
 seed's scripts. Both the controller and the on-box service build paths only from these.
@@ -16,7 +16,7 @@ PXELINUX_BOOTFILE = "pxelinux.0"
 MANAGED_MARKER = "# managed-by: testboxctl"
 REQUEST_COMMENT = "# request: "
 # A one-box override (`testboxctl pxe-conf`): the overriding box, as canonical JSON, in the
-# managed config itself (docs/contract.md, "Overrides").
+# managed config itself (contract §3, overrides).
 OVERRIDE_COMMENT = "# override: "
 DEFAULT_CONFIG_TEXT = "PATH bios\nDEFAULT local-boot\nLABEL local-boot\nLOCALBOOT 0\n"
 
@@ -35,7 +35,7 @@ IMAGES_DIR = "images"
 INFO_TXT = "testbox-info.txt"
 INFO_ZIP = "testbox-info.zip"
 INVENTORY = "inventory.json"
-# Written by testboxctl each time it arms a request (SPEC §3, no endless boot loops): counts the
+# Written by testboxctl each time it arms a request (contract §3, no endless boot loops): counts the
 # maintenance boots a request was given, whether or not the box could record a result.
 ARM_RECORD = "armed.json"
 # Legacy (seed) images in a box directory: `<disk>.gz`, `<disk>.raw.gz`, renamed `*.imported`.
@@ -49,6 +49,8 @@ LAYOUT_NAMES = frozenset(
         RESULTS_DIR,
         IMAGES_DIR,
         REQUEST_FILE,
+        POWER_FILE,
+        ARM_RECORD,
         DISK_LIST,
         BOX_LOG,
         BOX_OUTPUT_LOG,
@@ -71,7 +73,7 @@ def box_name_collision(name: str) -> str | None:
     """
     lower = name.lower()
     if lower in LAYOUT_NAMES:
-        return f"{name!r} collides with the backup share layout (docs/contract.md, Share layout)"
+        return f"{name!r} collides with the backup share layout (contract §2)"
     base = lower.removesuffix(".imported")
     if LEGACY_IMAGE_NAME.fullmatch(base):
         return f"{name!r} collides with a legacy image file name in the box directory"

@@ -31,7 +31,7 @@ OperationKind = Literal[
     "record-arm",
     "write-config",
     "prune-image",
-    # Runs last, after every file is in place (SPEC §7); carries `power`.
+    # Runs last, after every file is in place (contract §7); carries `power`.
     "power-cycle",
 ]
 NoticeKind = Literal["foreign-config", "orphaned-box", "blocked", "problem", "power"]
@@ -97,7 +97,7 @@ class Plan(PlanModel):
     fingerprint: str
     operations: list[Operation] = Field(default_factory=list)
     notices: list[Notice] = Field(default_factory=list)
-    # The desired state's revision the plan was made from (SPEC §8); None when unknown.
+    # The desired state's revision the plan was made from (contract §8); None when unknown.
     revision: Revision | None = None
 
     @property

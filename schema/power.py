@@ -1,4 +1,4 @@
-"""Power control (SPEC §7): how testboxctl makes an armed box reboot into its request.
+"""Power control (contract §7): how testboxctl makes an armed box reboot into its request.
 
 `PowerConfig` is the `power:` key of a box or of `site.defaults`. It names a method and where
 the BMC is, never a secret: `credentials: NAME` is looked up at run time (environment or

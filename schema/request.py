@@ -1,6 +1,6 @@
 """What the controller arms for a box (`request.json`) and what the box reports (`results/`).
 
-The request id is a short stable hash of what defines the request (SPEC §3): the same inputs
+The request id is a short stable hash of what defines the request (contract §3): the same inputs
 always give the same id, so a request that succeeded is recognised as done on every later run,
 and changing the operator's `request:` token makes a new one.
 """
@@ -27,7 +27,7 @@ from schema.types import (
 )
 
 REQUEST_SCHEMA_VERSION: Literal[1] = 1
-# The desired state's revision (SPEC §8): a git commit (`<sha>` or `<sha>-dirty`), or whatever
+# The desired state's revision (contract §8): a git commit (`<sha>` or `<sha>-dirty`), or whatever
 # `--revision` / TESTBOX_REVISION says (a tag, a CI pipeline id). It lands in request.json and in
 # log lines, so it is one printable word: no whitespace, no control character, bounded.
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+/:@-]{0,99}$")]
@@ -65,7 +65,7 @@ class Request(ContractModel):
     image: ImageRef | None = None
     token: RequestToken | None = None
     max_attempts: int = Field(ge=1)
-    # Which revision of the desired state armed this request (SPEC §8). Not part of the request
+    # Which revision of the desired state armed this request (contract §8). Not part of the request
     # id: a new commit that changes nothing for a box is not a new request.
     revision: Revision | None = None
     # How a backup treats free blocks (a restore follows what the image records).

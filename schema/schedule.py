@@ -1,4 +1,4 @@
-"""Schedules (SPEC §3): periodic backups without anyone editing the desired file.
+"""Schedules (contract §3): periodic backups without anyone editing the desired file.
 
 Durations are `<integer><unit>` with a unit of `s m h d w`; a window is `"HH:MM-HH:MM"` in UTC
 (it may wrap past midnight: `"22:00-02:00"`). Both are validated here, at load time, so that a

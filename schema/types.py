@@ -13,7 +13,7 @@ from pydantic import AfterValidator, StringConstraints
 
 Action = Literal["none", "backup", "backup-again", "restore", "refresh-info", "rescue"]
 ArmableAction = Literal["backup", "backup-again", "restore", "refresh-info", "rescue"]
-# How a backup treats blocks no filesystem uses (SPEC §4): image them (raw) or skip them.
+# How a backup treats blocks no filesystem uses (contract §4): image them (raw) or skip them.
 FreeSpace = Literal["raw", "skip"]
 ACTIONS: tuple[str, ...] = ("none", "backup", "backup-again", "restore", "refresh-info", "rescue")
 

@@ -2,7 +2,7 @@
 
 Commands live in the modules of this package, one concept each; they raise `ControllerError` or
 `OnboxError` for anything a user should read, and `run` turns those into one line on stderr and
-the error's exit code (docs/contract.md, "Exit codes").
+the error's exit code (contract §5).
 
 Usage errors (unknown command or option, missing argument, bad value) print typer's usage
 message and exit 1, not click's usual 2: exit 2 means "changes found" for `reconcile --dry-run`,

@@ -11,7 +11,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # soft_wrap: rich would otherwise wrap at 80 columns when not on a terminal, splitting the
-# one-line-per-problem error output (SPEC §5) that scripts and CI logs rely on.
+# one-line-per-problem error output (contract §5) that scripts and CI logs rely on.
 # emoji=False: messages quote the operator's values, and rich would turn `a:fire:b` into 'a🔥b'.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 console_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)

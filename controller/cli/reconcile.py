@@ -3,7 +3,7 @@
 Flow of `reconcile`: load the desired state → resolve the shares → the run sequence of
 `controller.io.run` (markers → [lock] → observe → plan → show → [apply]). `--dry-run` never
 takes the lock and never calls apply; it exits 2 when the plan has changes, 0 when in sync
-(docs/contract.md, "Exit codes").
+(contract §5).
 """
 
 import os
@@ -132,7 +132,7 @@ def _applied(report: ApplyReport, as_json: bool) -> None:
     else:
         _say(text + "\n")
     if report.power_failures:
-        # SPEC §7: one line per box, after every other operation was applied; exit 1.
+        # contract §7: one line per box, after every other operation was applied; exit 1.
         for line in report.power_failures:
             console_err.print(f"testboxctl: error: {line}", markup=False, highlight=False)
         raise typer.Exit(1)

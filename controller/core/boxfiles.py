@@ -25,7 +25,7 @@ def request_json_text(request: Request) -> str:
 
 
 def request_in_place(old_text: str | None, request: Request) -> bool:
-    """Is `old_text` this request, whatever revision armed it? (SPEC §8: a new revision alone
+    """Is `old_text` this request, whatever revision armed it? (contract §8: a new revision alone
     changes nothing on the shares.) True when the file is byte for byte what testboxctl would
     write for `request` with the revision it already records; a hand-edited or outdated file
     is not in place and gets rewritten (with the current revision)."""

@@ -12,7 +12,7 @@ desired box rules again in the same run. `pxe-conf IP none` ends an override at 
 Pure: everything comes from the arguments.
 
 Trust: the TFTP share is not the controller's alone (the on-box service removes its own config,
-so every box can write there; docs/contract.md §9). A forged override line can therefore only
+so every box can write there; contract §9). A forged override line can therefore only
 ever be one that does not harm a disk: a recorded `restore` override is never honoured (a box
 could otherwise have the controller restore another box over its data). `pxe-conf IP restore`
 still arms the restore at once; the next reconcile treats it like any other config and converges

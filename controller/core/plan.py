@@ -1,4 +1,4 @@
-"""The planner: desired state + observed shares → the changes that converge them (SPEC §3).
+"""The planner: desired state + observed shares → the changes that converge them (contract §3).
 
 `make_plan` is a PURE function: no file, no clock, no network. Everything it needs is in its
 arguments (the observation carries its own timestamp, used as "now" for retention), so the same
@@ -46,7 +46,7 @@ def make_plan(
 ) -> Plan:
     """Compute the plan. Pure: same inputs, same plan; nothing is read or written.
 
-    `revision` is the desired state's revision (SPEC §8): recorded in the plan and in each
+    `revision` is the desired state's revision (contract §8): recorded in the plan and in each
     request.json the plan writes, never a reason to write one.
 
     `overrides` (by IP): one-box overrides to arm now (`pxe-conf`); recorded overrides on the

@@ -61,12 +61,13 @@ def plan_box(
 ) -> BoxPlan:
     """Operations for one box, in the order apply runs them. Pure.
 
-    `revision` (SPEC §8) is recorded in a request.json this plan writes; it never causes a write.
+    `revision` (contract §8) is recorded in a request.json this plan writes; it never causes
+    a write.
     `override`: `box` is a one-box override (controller.core.override); its config records it.
     """
     seen = observed.boxes.get(box.ip)
     config = observed.configs.get(hex_ip(box.ip))
-    # The schedule turns action none into a scheduled backup when one is due (SPEC §3).
+    # The schedule turns action none into a scheduled backup when one is due (contract §3).
     armed = config.request_id if config is not None and config.managed else None
     when = scheduled(
         box,

@@ -1,4 +1,4 @@
-"""Power cycles (SPEC §7), decided purely from the box, its request state, `power.json` and now.
+"""Power cycles (contract §7), decided purely from the box, its request state, `power.json` and now.
 
 Safety first: a box is power-cycled only when its request is armed and its config is in place
 (or written by this very plan, before the power operation runs); never when the request is done,

@@ -1,4 +1,4 @@
-"""The box-specific PXELINUX config testboxctl writes (SPEC §2), as a pure function.
+"""The box-specific PXELINUX config testboxctl writes (contract §2), as a pure function.
 
 Kept byte-compatible with what the seed's `testbox-pxe-conf.sh` emitted, plus the two leading
 comment lines that mark the file as managed and name the request. The planner compares a

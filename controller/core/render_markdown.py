@@ -1,4 +1,4 @@
-"""The plan as Markdown, for a merge-request comment or a CI job summary (SPEC §8).
+"""The plan as Markdown, for a merge-request comment or a CI job summary (contract §8).
 
 `reconcile --dry-run --markdown` prints this; a pipeline posts it where reviewers read (a GitLab
 MR note, `$GITHUB_STEP_SUMMARY`). Layout, top to bottom: a summary line (changes, boxes,
@@ -29,8 +29,10 @@ _CHANGE = {
     "write-hostname": "write",
     "write-request": "write",
     "write-disk-list": "write",
+    "record-arm": "write",
     "write-config": "write",
     "prune-image": "prune image",
+    "power-cycle": "power-cycle",
 }
 _REWRITABLE = ("write-config", "write-request", "write-disk-list")
 # Inline Markdown that could change the meaning of a cell's text: emphasis, links, code, cell

@@ -1,7 +1,7 @@
-"""Where a box's request stands (SPEC §3), from its desired request and its recorded results.
+"""Where a box's request stands (contract §3), from its desired request and its recorded results.
 
 One function shared by the planner (should a managed PXE config be in place?) and `status`
-(which of SPEC §5's states to show), so the two can never disagree.
+(which of contract §5's states to show), so the two can never disagree.
 """
 
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ def decide(
     arms: int = 0,
     config_in_place: bool = True,
 ) -> Decision:
-    """SPEC §3: done is never armed again; failures retry until `max_attempts`; rescue stays.
+    """contract §3: done is never armed again; failures retry until `max_attempts`; rescue stays.
 
     `arms` is how many times testboxctl armed this request (its arm record), `config_in_place`
     whether the request's managed config is on the TFTP share now. A box that cannot record a

@@ -1,4 +1,4 @@
-"""Scheduled backups (SPEC §3), decided purely from the desired box, its images and the clock.
+"""Scheduled backups (contract §3), decided purely from the desired box, its images and the clock.
 
 A box whose desired action is `none` and whose newest image is older than `backup_every` (or
 that has no image) gets a scheduled request: `backup-again` (`backup` without an image). Its

@@ -1,12 +1,12 @@
-"""`testboxctl status`: where each box stands (SPEC §5), computed from desired + observed.
+"""`testboxctl status`: where each box stands (contract §5), computed from desired + observed.
 
 Pure, like the planner, and built on it: each box's `in_sync` is "the planner has no operation
 for this box" (the very plan `reconcile --dry-run` shows), its state comes from the same
 `decide`, and a one-box override (`pxe-conf`) shows as the box's action until it is done. The
 `--json` shape is a contract: one object with a list `boxes`, each with `name`, `ip`, `action`,
 `request_id`, `state` and `images` (each with `id`), plus the last result and the age of the
-newest backup, when the next scheduled backup is due (`next_backup_due`, SPEC §3) and what
-the last power cycle did (`power`, SPEC §7).
+newest backup, when the next scheduled backup is due (`next_backup_due`, contract §3) and what
+the last power cycle did (`power`, contract §7).
 """
 
 from datetime import UTC, datetime
@@ -78,7 +78,7 @@ class BoxStatus(BaseModel):
     images: list[ImageSummary]
     newest_backup: datetime | None
     newest_backup_age_seconds: int | None
-    # SPEC §8: the desired state's revision recorded in the box's request.json for its current
+    # contract §8: the desired state's revision recorded in the box's request.json for its current
     # request (the commit that armed it); None when unknown or no request.json of this request.
     armed_revision: str | None = None
     # When the box's newest successful request finished (any request, not only the current).
@@ -165,7 +165,7 @@ def box_states(desired: DesiredState, observed: Observed) -> StatusReport:
         results = seen.results if seen is not None else {}
         cfg = observed.configs.get(hex_ip(entry.box.ip))
         config = cfg.name if cfg is not None and cfg.managed else None
-        # The same schedule decision as the planner's (SPEC §3): a due backup shows as armed.
+        # The same schedule decision as the planner's (contract §3): a due backup shows as armed.
         armed = cfg.request_id if config is not None and cfg is not None else None
         when = scheduled(
             entry.box,

@@ -7,7 +7,7 @@ problem comes out as `file:line: field.path: problem` — all of them in one run
 one per commit-push-wait cycle.
 
 Relative `site.tftp_root` / `site.backup_root` are made absolute relative to the file that
-holds `site:` (SPEC §5: paths in the desired file are relative to that file).
+holds `site:` (contract §5: paths in the desired file are relative to that file).
 """
 
 import datetime

@@ -1,4 +1,4 @@
-"""Which revision of the desired state a run works from (SPEC §8: provenance).
+"""Which revision of the desired state a run works from (contract §8: provenance).
 
 The desired state lives in the operators' git repository; recording the commit with each armed
 request answers "which change armed this box?" long after the merge. Precedence: `--revision`,
@@ -75,7 +75,7 @@ def git_revision(sources: Sequence[Path]) -> str | None:
 
 
 def resolve_revision(flag: str | None, sources: Sequence[Path]) -> str | None:
-    """SPEC §8's precedence: flag, environment, git, none."""
+    """contract §8's precedence: flag, environment, git, none."""
     if flag:
         return check_revision(flag, "--revision")
     env = os.environ.get(REVISION_ENV)

@@ -1,6 +1,6 @@
 """Executes a plan. Decides nothing: every choice (what, why, in which order) is in the plan.
 
-Every write and removal goes through `onbox.shareio.Share` (SPEC §9): no link below a share
+Every write and removal goes through `onbox.shareio.Share` (contract §9): no link below a share
 root is ever followed, only regular files are replaced or removed, every write is atomic
 (temp file with a short name in the same directory, fsync, rename) with mode 0644, and every
 change is one line in the backup share's global `maintenance.log` (appended without following
@@ -72,7 +72,7 @@ Outcome = Literal["applied", "unchanged", "conflict"]
 
 
 def describe(op: Operation, revision: str | None = None) -> str:
-    """The log line's text for one operation, ending with the desired state's revision (SPEC §8)."""
+    """The log line of one operation, ending with the desired state's revision (contract §8)."""
     where = op.image_id if op.kind == "prune-image" else f"{op.share}:{op.path}"
     return f"testboxctl: {_VERBS[op.kind]} {where} ({op.reason}) [revision {revision or 'unknown'}]"
 
@@ -194,7 +194,7 @@ def apply_plan(
 
     Raises ApplyError (after everything else ran) when any operation failed; the error's
     `report` holds what was done, and its message has one line per failed operation.
-    Power cycles (SPEC §7) run last, after every file is in place, in parallel
+    Power cycles (contract §7) run last, after every file is in place, in parallel
     (controller.io.power.run); a BMC that cannot be reached is one line in `power_failures`.
     """
     store = store or open_store(shares.backup)

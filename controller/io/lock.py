@@ -1,4 +1,4 @@
-"""Only one run changes the shares at a time: a lock file on the backup share (SPEC §5).
+"""Only one run changes the shares at a time: a lock file on the backup share (contract §5).
 
 The lock is `<backup>/testboxctl.lock`, holding JSON that names the holder: host, pid, time,
 command. It is created with `Share.create_exclusive` (content written to a temp file, then

@@ -1,6 +1,6 @@
 """Reads the two shares into `schema.observed.Observed`, where all the planner's facts come from.
 
-Rules (SPEC §2, §9, issues 2 and 8):
+Rules (contract §2, §9, issues 2 and 8):
 - the markers are checked first (`testbox-backup` in the backup root, `pxelinux.cfg/default`
   on the TFTP share); a share without them is not mounted, and acting on an empty mount point
   would disarm the whole lab, so that is a ShareError before anything else happens;

@@ -1,4 +1,4 @@
-"""The run sequence, once: markers → lock → observe → plan → apply (docs/contract.md, "A run").
+"""The run sequence, once: markers → lock → observe → plan → apply (contract §5).
 
 `reconcile`, `apply PLAN` and `pxe-conf` (and later a timer) all converge the shares the same
 way, so the order that keeps them safe lives here and nowhere else: the markers are checked
@@ -7,7 +7,7 @@ the plan is made from is taken under the lock, and a saved plan is applied only 
 still have the fingerprint it was made against. The CLI calls these functions and only prints;
 tests call them directly.
 
-Power cycles (SPEC §7) need credentials: they are looked up before the lock is taken (a missing
+Power cycles (contract §7) need credentials: they are looked up before the lock is taken (a missing
 name is a validation-time error, nothing changed), then handed to apply, which cycles last.
 
 `on_plan` is called with the plan under the lock, before anything is applied (the CLI shows it

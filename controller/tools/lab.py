@@ -1,6 +1,6 @@
 """`testboxctl init --lab DIR`: a working lab on local disk, for trying testboxctl out.
 
-A lab is the two shares as the real ones look (SPEC §2): `DIR/tftp` with PXELINUX and the
+A lab is the two shares as the real ones look (contract §2): `DIR/tftp` with PXELINUX and the
 local-boot `pxelinux.cfg/default`, `DIR/backup` with its `testbox-backup` marker, and
 `DIR/desired.yaml` pointing at both with a few sample boxes. The boot loaders are what the seed
 copies: `pxelinux.0` (Debian `pxelinux`) for BIOS boxes, `syslinux.efi` (`syslinux-efi`, the

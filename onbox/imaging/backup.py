@@ -1,4 +1,4 @@
-"""Back up a box's disks into the store as one new image (SPEC §4).
+"""Back up a box's disks into the store as one new image (contract §4).
 
 Per disk: read fixed-size chunks sequentially; on worker threads, record all-zero chunks
 without storing them, hash the rest, take a lease on the id (gc protocol, docs/images.md),

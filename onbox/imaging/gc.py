@@ -1,4 +1,4 @@
-"""Garbage collection: remove chunks no committed image references (SPEC §4).
+"""Garbage collection: remove chunks no committed image references (contract §4).
 
 It must never remove a chunk a concurrently running backup is about to reference. The
 protocol (docs/images.md, "gc safety") pairs with the backup engine:

@@ -1,4 +1,4 @@
-"""Restore an image onto a box's disks (SPEC §4), reading each chunk from the store once.
+"""Restore an image onto a box's disks (contract §4), reading each chunk from the store once.
 
 Before the first write (no chunk is read): every disk of the request must be in the image,
 every target at least as large as its disk image, the image's records consistent (commit

@@ -1,4 +1,4 @@
-"""Used-block maps: which byte ranges of a disk hold data, for `free_space: skip` (SPEC §4).
+"""Used-block maps: which byte ranges of a disk hold data, for `free_space: skip` (contract §4).
 
 The disk is cut into regions: partition tables, gaps between partitions and partitions whose
 filesystem is not mapped are *raw* (counted as used, imaged byte for byte); a partition whose

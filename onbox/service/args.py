@@ -1,8 +1,8 @@
-"""The command line of `testbox-maintenance` (SPEC §5), parsed into one frozen `Options`.
+"""The command line of `testbox-maintenance` (contract §5), parsed into one frozen `Options`.
 
 argparse rather than typer: the service starts on every maintenance boot and should not pay for
-importing a CLI framework it does not need. Usage errors exit 1 like every other failure (SPEC:
-exit 0 on success, 1 otherwise), not argparse's customary 2.
+importing a CLI framework it does not need. Usage errors exit 1 like every other failure
+(contract §5: exit 0 on success, 1 otherwise), not argparse's customary 2.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Entry point of `testbox-maintenance` (SPEC §5): parse the command line, run one session.
+"""Entry point of `testbox-maintenance` (contract §5): parse the command line, run one session.
 
 The only place in the service that exits: 0 when the action succeeded (or rescue is ready),
 1 otherwise. Errors the service raises on purpose are handled inside the session (they become

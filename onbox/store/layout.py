@@ -1,4 +1,4 @@
-"""The store's names on the backup share (SPEC §2, §4), built in one place from checked parts.
+"""The store's names on the backup share (contract §2, §4), built in one place from checked parts.
 
     store/config.json                           format version (checked on open)
     store/chunks/<first two hex>/<sha256>.zst   compressed chunk, named by its uncompressed hash

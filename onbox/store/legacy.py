@@ -1,4 +1,4 @@
-"""The seed's images: `<ip>/sda.gz` or `<ip>/sda.raw.gz`, a gzip of the raw disk (SPEC §2).
+"""The seed's images: `<ip>/sda.gz` or `<ip>/sda.raw.gz`, a gzip of the raw disk (contract §2).
 
 They are listed as one image with id `legacy` (kind "legacy") whose disks are the gz files in
 the box directory, dated by the newest file's mtime. When both `sda.gz` and `sda.raw.gz` exist,

@@ -79,7 +79,7 @@ def test_missing_marker_exits_1_and_changes_nothing(lab: Path, missing: str, dry
     assert done.returncode == 1
     assert "missing" in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.startswith("testboxctl: error: ")
-    assert len(done.stderr.strip().splitlines()) == 1  # one line per problem (SPEC §5)
+    assert len(done.stderr.strip().splitlines()) == 1  # one line per problem (contract §5)
     assert trees(lab) == before
 
 

@@ -31,7 +31,7 @@ site:
 boxes:
   - {name: tb-w10-01, ip: 10.165.98.220, action: backup}
   - {name: tb-lnx-07, ip: 10.165.98.221, disks: [sda, sdb], action: restore, image: latest, request: "2026-11-25"}
-"""  # noqa: E501  (SPEC §6, verbatim)
+"""  # noqa: E501  (contract §6, verbatim)
 
 
 def _expectation(case: Path) -> tuple[Path, int, str]:

@@ -1,4 +1,4 @@
-"""A scheduled backup through the whole loop (SPEC §3): nobody edits the desired file in between.
+"""A scheduled backup through the whole loop (contract §3): nobody edits the desired file.
 
 `backup_every: 2s`: after the first backup the box is idle with `next_backup_due`; once that
 moment has passed, `reconcile` arms a scheduled `backup-again` (token from the due moment), the

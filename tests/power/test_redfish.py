@@ -1,6 +1,6 @@
 """Redfish power control against a real Redfish server: `sushy-emulator --fake` on loopback.
 
-SPEC §7 end to end through `testboxctl reconcile`: arming a backup sets a one-time PXE boot
+contract §7 end to end through `testboxctl reconcile`: arming a backup sets a one-time PXE boot
 override and resets (or powers on) the system; a second run cycles nothing; without an attempt
 result `retry_after` after the cycle the box is cycled again, up to `max_cycles`, then only a
 notice remains; an unreachable BMC is one line naming its box, the other boxes are armed and

@@ -1,4 +1,4 @@
-"""A lab of 12 boxes, two in each status state (SPEC §5), with real images in the real store.
+"""A lab of 12 boxes, two in each status state (contract §5), with real images in the real store.
 
 Used by the status page and Prometheus tests. Images are made by the real backup engine from
 small disk files (different content per backup, some shared, so dedup and compression ratios

@@ -1,4 +1,4 @@
-"""The Markdown plan (SPEC §8): golden files, and proof that it renders as intended.
+"""The Markdown plan (contract §8): golden files, and proof that it renders as intended.
 
 Goldens pin the exact text for the golden lab of tests/golden (an armed box, a drifted config,
 a removal, a changed request, notices), for a long diff collapsed in <details>, and for an

@@ -1,4 +1,4 @@
-"""Provenance (SPEC §8): which revision of the desired state armed which request.
+"""Provenance (contract §8): which revision of the desired state armed which request.
 
 The issue's acceptance test, with a real git repository and the installed CLI: reconcile at
 commit A arms box X; commit B changes only box Y; after reconciling B, X's request.json and PXE

@@ -1,4 +1,4 @@
-"""`status --html FILE` in a real browser, and `status --prometheus` (SPEC §8, issue 11).
+"""`status --html FILE` in a real browser, and `status --prometheus` (contract §8, issue 11).
 
 A lab of 12 boxes, two in each state (tests/review/lab12.py), real images in the real store.
 The page is rendered by headless Chromium (Debian `chromium`) twice: to a PNG (kept in

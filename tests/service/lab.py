@@ -1,4 +1,4 @@
-"""A box's view of two temp shares, armed the way the controller arms it (SPEC §2-3), and a
+"""A box's view of two temp shares, armed the way the controller arms it (contract §2-3), and a
 runner for the real `testbox-maintenance` entry point in a subprocess."""
 
 import os

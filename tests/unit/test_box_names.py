@@ -36,6 +36,8 @@ def _load_with_name(tmp_path: Path, name: str) -> Path:
         "maintenance.log",
         "maintenance-output.log",
         "request.json",
+        "armed.json",
+        "power.json",
         "disk-devices.lst",
         "inventory.json",
         "testbox-info.txt",

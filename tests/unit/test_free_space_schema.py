@@ -1,4 +1,4 @@
-"""free_space in the desired state and the request (SPEC §4): default raw, additive, stable ids."""
+"""free_space in the desired state and the request (contract §4): raw by default, stable ids."""
 
 import pytest
 from pydantic import ValidationError

@@ -1,4 +1,4 @@
-"""Where the shares are: flag, then environment, then the desired file (SPEC §5)."""
+"""Where the shares are: flag, then environment, then the desired file (contract §5)."""
 
 from pathlib import Path
 

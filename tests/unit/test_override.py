@@ -39,3 +39,16 @@ def test_overrides_that_are_not_honoured() -> None:
     # Only the header counts: a line after the first non-comment line is ignored.
     body = f"# managed-by: testboxctl\nPATH bios\n{override_line(BOX)}\n"
     assert recorded_override(body, "10.0.2.15") is None
+
+
+def test_every_operation_kind_has_a_verb_in_every_renderer() -> None:
+    """A new operation kind must not make the Markdown plan or apply's log raise KeyError."""
+    from typing import get_args
+
+    from controller.core import render_markdown
+    from controller.io import apply
+    from schema.plan import OperationKind
+
+    kinds = set(get_args(OperationKind))
+    assert kinds <= set(render_markdown._CHANGE)
+    assert kinds <= set(apply._VERBS)

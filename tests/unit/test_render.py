@@ -1,4 +1,4 @@
-"""The box-specific PXE config (SPEC §2): golden files, and no value can add a line or directive."""
+"""The box-specific PXE config (contract §2): golden files; no value adds a line or directive."""
 
 from pathlib import Path
 from typing import Any

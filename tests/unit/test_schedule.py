@@ -1,4 +1,4 @@
-"""The schedule planner (SPEC §3) as a table: desired box + images + results + now → request.
+"""The schedule planner (contract §3) as a table: desired box + images + results + now → request.
 
 Pure: no shares. Each row says what `controller.core.schedule.scheduled` must decide and what
 `make_plan` then does with the box (armed, disarmed, left idle).

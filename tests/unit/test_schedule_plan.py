@@ -1,4 +1,4 @@
-"""make_plan with schedules and power control: the power-cycle rules of SPEC §7 as a table.
+"""make_plan with schedules and power control: the power-cycle rules of contract §7 as a table.
 
 Real shares on disk (tests.lab_builder), a hand-written `power.json` where a previous run would
 have left one, and `now` as an argument: the planner stays pure.

@@ -1,4 +1,4 @@
-"""Power control drivers (SPEC §7): make an armed box reboot into its request.
+"""Power control drivers (contract §7): make an armed box reboot into its request.
 
 One small interface, `PowerDriver`, and one module per method (`redfish`, `ipmi`, `command`),
 chosen by `power.method`. Drivers decide nothing: the pure planner (controller.core.power_plan)

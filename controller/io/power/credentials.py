@@ -1,4 +1,4 @@
-"""BMC credentials (SPEC §7): never in the desired file, looked up by name at run time.
+"""BMC credentials (contract §7): never in the desired file, looked up by name at run time.
 
 `credentials: NAME` is found in the environment (`TESTBOX_CREDENTIALS_<NAME>_USERNAME` /
 `_PASSWORD`, NAME upper-cased, `-` → `_`) or in the YAML file named by `--credentials FILE` or

@@ -11,7 +11,7 @@ and CI rebuilds on every run:
   (`/opt/testboxctl`, from wheels downloaded on the host: pip inside the chroot has no network)
   and the `testbox-maintenance` unit enabled. Key: base key, wheels, project sources.
 
-Finally the kernel and initrd are copied to `<tftp_root>/maintenance-boot/` (SPEC §6's
+Finally the kernel and initrd are copied to `<tftp_root>/maintenance-boot/` (contract §6's
 `maintenance.kernel`/`initrd`), under the versioned names and as `vmlinuz`/`initrd.img`.
 """
 

@@ -1,4 +1,4 @@
-"""free_space: skip on real filesystems (SPEC §4, issue 12.2): maps, round trips, raw fallbacks.
+"""free_space: skip on real filesystems (contract §4, issue 12.2): maps, round trips, raw fallbacks.
 
 Disks are built in the test with the real tools (sfdisk, mkfs.ext4 + debugfs, mkfs.vfat +
 mtools) over garbage, files written and some deleted; partclone maps them. Without those tools
