@@ -8,6 +8,11 @@ DHCP gives 10.0.2.15, TFTP serves the lab's TFTP share), then its own disk, a vi
 generator use them when the kernel command line says so). `-no-reboot` turns the service's
 reboot into QEMU exiting, so one `boot()` is one boot of the box.
 
+A box with `firmware="uefi"` boots OVMF instead of SeaBIOS: a virtio-net NIC driven by OVMF
+itself PXE-boots `syslinux.efi`, the disk is GPT with an EFI system partition, and the box's
+NVRAM (its own OVMF_VARS copy) holds the boot order a lab sets up: PXE over IPv4 first, the
+disk next (tests/e2e/ovmf.py, docs/network-boot.md).
+
 The disk's first sector is a tiny boot loader standing in for the box's own OS: it prints
 `LOCAL_DISK_MARKER` on the serial port and ends QEMU through the isa-debug-exit device, so
 "the box came back to its own disk" is a line in the serial log and an exit status.
@@ -22,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.e2e import ovmf
 
 QEMU = "qemu-system-x86_64"
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
@@ -121,6 +128,9 @@ class Box:
     # made early systemd units fail: "Mount process finished, but there is no mount".)
     cpu: str = "max"
     boots: int = 0
+    firmware: str = "bios"
+    # UEFI: the box's NVRAM, made by `setup_firmware` on the first boot when it does not exist.
+    vars_file: Path | None = None
 
     def _virtfs_args(self) -> list[str]:
         def virtfs(path: Path, tag: str, readonly: bool = False) -> list[str]:
@@ -135,7 +145,42 @@ class Box:
             return shares  # the root comes from the NFS server
         return [*virtfs(self.maintenance_root, "testbox-root", readonly=True), *shares]
 
-    def command(self) -> list[str]:
+    def _boot_devices(self, *, bootindex: bool) -> list[str]:
+        """NIC (PXE first) and disk; under UEFI, `bootindex` only for the firmware setup boot."""
+        if self.firmware != "uefi":
+            return [
+                "-netdev",
+                f"user,id=n0,tftp={self.tftp_root},bootfile=pxelinux.0",
+                "-device",
+                "e1000,netdev=n0,bootindex=1",
+                "-drive",
+                f"file={self.disk},if=none,id=d0,format=raw",
+                "-device",
+                "virtio-blk-pci,drive=d0,bootindex=2",
+            ]
+        assert self.vars_file is not None, "a UEFI box needs its vars_file (NVRAM)"
+        # `romfile=`: no iPXE option ROM; OVMF's own virtio-net driver and PXE do the work
+        # (iPXE's EFI ROM fails on syslinux.efi). Fixed PCI slots: the boot entries in the
+        # NVRAM name them, and the maintenance kernel names the NIC after its slot (ens3).
+        # The same `pc` machine as the BIOS box (OVMF without SMM runs on it): q35 added an
+        # AHCI controller, the ICH9 watchdog and more drivers to load, a slower boot under load.
+        net, blk = (",bootindex=1", ",bootindex=2") if bootindex else ("", "")
+        return [
+            "-drive",
+            f"if=pflash,format=raw,readonly=on,file={ovmf.OVMF_CODE}",
+            "-drive",
+            f"if=pflash,format=raw,file={self.vars_file}",
+            "-netdev",
+            f"user,id=n0,tftp={self.tftp_root},bootfile=syslinux.efi",
+            "-device",
+            f"virtio-net-pci,netdev=n0,romfile=,addr=0x3{net}",
+            "-drive",
+            f"file={self.disk},if=none,id=d0,format=raw",
+            "-device",
+            f"virtio-blk-pci,drive=d0,addr=0x4{blk}",
+        ]
+
+    def command(self, *, bootindex: bool = False) -> list[str]:
         return [
             QEMU,
             "-accel",
@@ -156,18 +201,45 @@ class Box:
             "stdio",
             "-monitor",
             "none",
-            "-netdev",
-            f"user,id=n0,tftp={self.tftp_root},bootfile=pxelinux.0",
-            "-device",
-            "e1000,netdev=n0,bootindex=1",
-            "-drive",
-            f"file={self.disk},if=none,id=d0,format=raw",
-            "-device",
-            "virtio-blk-pci,drive=d0,bootindex=2",
+            *self._boot_devices(bootindex=bootindex or self.firmware != "uefi"),
             *self._virtfs_args(),
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
+
+    def setup_firmware(self, timeout: float = 120.0) -> list["ovmf.BootEntry"]:
+        """What a lab does once per UEFI box in its firmware setup: network first, disk next.
+
+        A fresh NVRAM, one boot with `bootindex` on the NIC and the disk until OVMF starts PXE
+        (its boot entries exist then), power off, rewrite BootOrder. Returns the new order.
+        """
+        assert self.vars_file is not None
+        shutil.copyfile(ovmf.OVMF_VARS, self.vars_file)
+        log_path = self.log_dir / "firmware-setup.serial.log"
+        started = time.monotonic()
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                self.command(bootindex=True),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                while proc.poll() is None and time.monotonic() - started < timeout:
+                    if ovmf.PXE_STARTING in self._read(log_path):
+                        break
+                    time.sleep(POLL)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if ovmf.PXE_STARTING not in self._read(log_path):
+            raise AssertionError(f"OVMF never started PXE (exit {proc.returncode}): {log_path}")
+        store = bytearray(self.vars_file.read_bytes())
+        order = ovmf.network_then_disk(store)
+        self.vars_file.write_bytes(store)
+        return order
 
     def boot(self, timeout: float, stop_when: Callable[[str], bool] | None = None) -> BootResult:
         """Power the box on once; wait for QEMU to end, `stop_when(serial)` to hold, or timeout.
@@ -175,6 +247,8 @@ class Box:
         Stopping is a hard power-off, like pulling the plug on a box that sits in the
         service's retry pause.
         """
+        if self.firmware == "uefi" and self.vars_file is not None and not self.vars_file.exists():
+            self.setup_firmware()
         self.boots += 1
         # Numbered across every Box of the test (they share log_dir), in boot order.
         number = len(list(self.log_dir.glob("boot-*.serial.log"))) + 1

@@ -31,7 +31,7 @@ site:
     initrd: maintenance-boot/initrd.img
     nfs_server: 10.0.2.2
     nfsroot: /export/testbox-nfsroot
-    network: {{mode: static, gateway: 10.0.2.2, netmask: 255.255.255.0, device: ens2}}
+    network: {{mode: static, gateway: 10.0.2.2, netmask: 255.255.255.0, device: {device}}}
     extra_args: ["console=ttyS0,115200"{transport_args}]
   defaults: {{disks: [vda], retention: {{keep_last: 3}}, max_attempts: {max_attempts}}}
 boxes:
@@ -43,6 +43,9 @@ boxes:
 # NFSv3 mount) fail against NFS-Ganesha through QEMU's user network with "Protocol not
 # supported", while the root's mount (klibc nfsmount in the initramfs) works.
 TRANSPORT_ARGS = {"nfs": ", testbox.shares=9p", "9p": ", testbox.transport=9p"}
+# The NIC as the maintenance kernel names it: the BIOS box's e1000, the UEFI box's virtio-net
+# in PCI slot 3 of the q35 machine (harness.Box).
+NIC = {"bios": "ens2", "uefi": "enp0s3"}
 
 
 @dataclass(kw_only=True)
@@ -51,10 +54,13 @@ class E2ELab(LabPaths):
     log_dir: Path
     testboxctl: list[str]
     transport: str = "nfs"
+    firmware: str = "bios"
 
     def want(self, action: str, *, max_attempts: int = 3, request: str | None = None) -> None:
         """The operator edits the desired file."""
         extra = f", request: {request!r}" if request else ""
+        if self.firmware != "bios":
+            extra += f", firmware: {self.firmware}"
         self.desired.write_text(
             DESIRED.format(
                 name=BOX_NAME,
@@ -63,6 +69,7 @@ class E2ELab(LabPaths):
                 max_attempts=max_attempts,
                 extra=extra,
                 transport_args=TRANSPORT_ARGS[self.transport],
+                device=NIC[self.firmware],
             )
         )
 
@@ -97,4 +104,7 @@ class E2ELab(LabPaths):
             maintenance_root=self.maintenance_root,
             log_dir=self.log_dir,
             transport=self.transport,
+            firmware=self.firmware,
+            # The box's NVRAM lives as long as the lab: set up once, kept across boots.
+            vars_file=self.root / "box-OVMF_VARS.fd" if self.firmware == "uefi" else None,
         )
