@@ -44,8 +44,8 @@ boxes:
 # supported", while the root's mount (klibc nfsmount in the initramfs) works.
 TRANSPORT_ARGS = {"nfs": ", testbox.shares=9p", "9p": ", testbox.transport=9p"}
 # The NIC as the maintenance kernel names it: the BIOS box's e1000, the UEFI box's virtio-net
-# in PCI slot 3 of the q35 machine (harness.Box).
-NIC = {"bios": "ens2", "uefi": "enp0s3"}
+# in PCI slot 3 (harness.Box).
+NIC = {"bios": "ens2", "uefi": "ens3"}
 
 
 @dataclass(kw_only=True)

@@ -3,7 +3,7 @@
 whose next entry is the box's disk (a GPT disk whose ESP boots a GRUB image printing a marker).
 
 Driven like the BIOS scenarios, only through the desired file (`firmware: uefi`) and
-`testboxctl`; QEMU (q35, OVMF, TCG) is the box. Each box's NVRAM is set up once, as a lab
+`testboxctl`; QEMU (OVMF, TCG) is the box. Each box's NVRAM is set up once, as a lab
 does in the firmware setup: PXE over IPv4 first, the disk next (tests/e2e/ovmf.py).
 """
 
