@@ -164,7 +164,7 @@ class Variable:
     data_size: int
 
 
-def live_variables(store: bytes) -> Iterator[Variable]:
+def live_variables(store: bytes | bytearray) -> Iterator[Variable]:
     """The live (VAR_ADDED) variables of an edk2 variable store file, in store order."""
     fv_header_length = struct.unpack_from("<H", store, 0x30)[0]
     base = fv_header_length
@@ -221,7 +221,7 @@ def _boot_entry(number: int, data: bytes) -> BootEntry:
     )
 
 
-def boot_entries(store: bytes) -> tuple[list[int], dict[int, BootEntry]]:
+def boot_entries(store: bytes | bytearray) -> tuple[list[int], dict[int, BootEntry]]:
     """(BootOrder, the Boot#### entries) of a variable store."""
     order: list[int] = []
     entries: dict[int, BootEntry] = {}
@@ -234,7 +234,7 @@ def boot_entries(store: bytes) -> tuple[list[int], dict[int, BootEntry]]:
                 number = int(var.name[4:], 16)
             except ValueError:
                 continue
-            entries[number] = _boot_entry(number, data)
+            entries[number] = _boot_entry(number, bytes(data))
     return order, entries
 
 
