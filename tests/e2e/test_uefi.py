@@ -22,17 +22,20 @@ from tests.e2e.conftest import REQUIRED
 from tests.e2e.harness import LOCAL_DISK_MARKER, BootResult, Box
 from tests.e2e.lab import BOX_IP, E2ELab
 from tests.e2e.test_network_boot import arm, assert_done, assert_maintenance_boot, sha
+from tests.e2e.timing import MAX_SCALE, scaled
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+# Per-boot limits scale with the machine's load (tests/e2e/timing.py); this is the backstop.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300 * MAX_SCALE)]
 
 MiB = 1 << 20
 DISK_SIZE = 32 * MiB
-# One maintenance boot under OVMF, power-on to power-off, under TCG on a shared machine: PXE
-# and the kernel + initrd over OVMF's TFTP take ~15 s longer than under SeaBIOS; under a load
-# of 8-9 on the 2 cores, systemd-udev-settle alone took a minute. Headroom, not a target.
-MAINTENANCE_TIMEOUT = 300.0
-# Power-on → PXEv4 → syslinux.efi → `default` → LOCALBOOT → the disk's loader: ~12 s idle.
-LOCAL_TIMEOUT = 90.0
+# Quiet-machine limits with margin, times timing.scale(). A maintenance boot under OVMF: PXE
+# and the kernel + initrd over OVMF's TFTP take ~15 s longer than under SeaBIOS.
+MAINTENANCE_TIMEOUT = 180.0
+# Power-on → PXEv4 → syslinux.efi → `default` → LOCALBOOT → the disk's loader: ~11 s quiet.
+LOCAL_TIMEOUT = 45.0
+# A scrambled disk: PXEv4, `default`, then the firmware's disk entry fails.
+BROKEN_TIMEOUT = 45.0
 # OVMF's line when the disk's entry in its boot order fails: the box cannot reach its OS.
 DISK_FAILED = re.compile(r'failed to load Boot[0-9A-F]{4} "UEFI Misc Device"')
 
@@ -65,7 +68,7 @@ def set_up(box: Box) -> None:
 
 
 def assert_uefi_local_boot(box: Box) -> BootResult:
-    boot = box.boot(timeout=LOCAL_TIMEOUT)
+    boot = box.boot(timeout=scaled(LOCAL_TIMEOUT))
     assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.log_path}"
     assert not boot.booted_maintenance, f"maintenance booted again: {boot.log_path}"
     # It network-booted first: syslinux.efi, no box config, LOCALBOOT back to the firmware,
@@ -109,7 +112,7 @@ def test_uefi_backup_then_the_box_boots_its_own_disk(uefi_lab: E2ELab, tmp_path:
 
     box = uefi_lab.box(disk)
     set_up(box)
-    boot = box.boot(timeout=MAINTENANCE_TIMEOUT)
+    boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT))
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
     assert "NBP filename is syslinux.efi" in boot.serial, boot.log_path
     assert_maintenance_boot(boot, request_id)
@@ -136,12 +139,14 @@ def test_uefi_restore_onto_a_scrambled_disk_is_byte_identical_and_boots(
     image = backup_disks(open_store(uefi_lab.backup), BOX_IP, {"vda": disk})
     scramble_gpt_disk(disk, seed=14)
     assert sha(disk) != original
-    broken = box.boot(timeout=LOCAL_TIMEOUT, stop_when=lambda s: DISK_FAILED.search(s) is not None)
+    broken = box.boot(
+        timeout=scaled(BROKEN_TIMEOUT), stop_when=lambda s: DISK_FAILED.search(s) is not None
+    )
     assert DISK_FAILED.search(broken.serial), broken.log_path
     assert not broken.booted_local_disk, broken.log_path  # the box no longer boots
 
     request_id = arm(uefi_lab, "restore", request="scrambled")["request_id"]
-    boot = box.boot(timeout=MAINTENANCE_TIMEOUT)
+    boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT))
     assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
     assert_maintenance_boot(boot, request_id)
 
