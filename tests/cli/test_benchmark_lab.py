@@ -6,6 +6,8 @@ time a lab full of rewrites; this keeps it honest.
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.lab_gen import box_ip, generate
 from schema.layout import hex_ip
 from tests.cli.runner import run_cli
@@ -15,6 +17,7 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_generated_lab_is_in_sync_except_the_new_requests(tmp_path: Path) -> None:
     figures = generate(tmp_path / "lab", 40)
     assert figures.files > 40 * 10

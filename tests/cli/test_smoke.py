@@ -6,9 +6,12 @@ script an operator runs maps errors and exit codes the same way.
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.runner import run_cli_subprocess
 
 
+@pytest.mark.slow
 def test_lab_dry_run_then_reconcile_through_the_script(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
     assert run_cli_subprocess("init", "--lab", lab).returncode == 0

@@ -3,6 +3,8 @@
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from tests.loop.conftest import Loop
 from tests.service.lab import make_disk
 
@@ -30,6 +32,7 @@ def assert_done(loop: Loop) -> None:
     assert box["last_result"]["outcome"] == "success"
 
 
+@pytest.mark.slow
 def test_refresh_info_loop(loop: Loop, tmp_path: Path) -> None:
     disk = make_disk(tmp_path / "sda.img", 2 * MiB)
     arm(loop, "refresh-info")
@@ -46,6 +49,7 @@ def scramble(path: Path) -> None:
         f.write(b"\x5a" * (size // 2))
 
 
+@pytest.mark.slow
 def test_backup_then_restore_onto_a_scrambled_disk(loop: Loop, tmp_path: Path) -> None:
     disk = make_disk(tmp_path / "sda.img", 6 * MiB)
     original = sha(disk)
@@ -67,6 +71,7 @@ def test_backup_then_restore_onto_a_scrambled_disk(loop: Loop, tmp_path: Path) -
     assert_done(loop)
 
 
+@pytest.mark.slow
 def test_failing_request_is_retried_then_stalled(loop: Loop, tmp_path: Path) -> None:
     """A restore of a box without images fails on every boot: the config stays for the
     retries; after max_attempts the controller disarms it and reports the box stalled."""

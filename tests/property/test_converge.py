@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -134,6 +135,7 @@ def newest_images(shares: Shares) -> dict[str, str]:
     return {ip: b.images[-1].id for ip, b in observed.boxes.items() if b.images}
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(state=desired_states(), data=st.data())
 def test_apply_converges_and_is_idempotent(state: DesiredState, data: st.DataObject) -> None:

@@ -152,6 +152,7 @@ def test_text_from_the_shares_stays_inside_its_cell(hostile: str) -> None:
     assert len(fences) == 1 and hostile.splitlines()[0] in fences[0].content
 
 
+@pytest.mark.slow
 def test_a_huge_plan_is_shortened_to_fit_a_comment() -> None:
     ops = [
         _config_op(30, box=f"tb-{n:04d}").model_copy(update={"ip": f"10.0.{n // 250}.{n % 250}"})

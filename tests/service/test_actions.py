@@ -5,6 +5,8 @@ import hashlib
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from onbox.store import open_store
 from schema.inventory import Inventory
 from schema.layout import BOX_OUTPUT_LOG, DISK_LIST, INFO_TXT, INFO_ZIP, INVENTORY
@@ -81,6 +83,7 @@ def test_backup_refuses_when_box_has_an_image(lab: BoxLab) -> None:
     assert f"{lab.ip}: error: backup failed (attempt 2 of 3" in lab.global_log()
 
 
+@pytest.mark.slow
 def test_backup_again_adds_an_image(lab: BoxLab) -> None:
     disk = make_disk(lab.root / "sda.img", 1 * MiB)
     first = backup(lab, disk)
@@ -90,6 +93,7 @@ def test_backup_again_adds_an_image(lab: BoxLab) -> None:
     assert [i.id for i in open_store(lab.backup).list_images(lab.ip)] == [first, second]
 
 
+@pytest.mark.slow
 def test_restore_latest_and_by_id_onto_a_scrambled_disk(lab: BoxLab) -> None:
     disk = make_disk(lab.root / "sda.img", 2 * MiB)
     original = sha(disk)
@@ -237,6 +241,7 @@ def test_restore_onto_a_smaller_disk_is_refused_untouched(lab: BoxLab) -> None:
     assert lab.config.exists()
 
 
+@pytest.mark.slow
 def test_an_unreadable_earlier_result_is_refused_then_written_afresh(lab: BoxLab) -> None:
     """The service writes results atomically, so a malformed one is not its own: it acts on
     nothing, and records the refusal in its place; the next boot then carries on from it."""

@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from onbox.imaging.verify import verify_images
 from onbox.store import open_store
 from tests.service.lab import BoxLab, make_disk, service_command
@@ -25,6 +27,7 @@ def chunk_files(backup: Path) -> set[Path]:
     return set((backup / "store" / "chunks").rglob("*.zst"))
 
 
+@pytest.mark.slow
 def test_read_error_mid_backup_fails_and_keeps_earlier_images(lab: BoxLab) -> None:
     disk = make_disk(lab.root / "sda.img", 4 * MiB, seed=1)
     first = lab.request("backup")

@@ -40,6 +40,7 @@ def test_success_reboots_at_once(lab: BoxLab, shims: Path) -> None:
     assert not lab.config.exists()
 
 
+@pytest.mark.slow
 def test_failure_pauses_then_reboots_with_config_kept(lab: BoxLab, shims: Path) -> None:
     request = lab.request("restore")  # no image: fails
     started = time.monotonic()

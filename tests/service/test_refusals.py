@@ -97,6 +97,7 @@ def test_unmounted_backup_share_gets_no_log_either(lab: BoxLab) -> None:
     assert share_files(lab.backup) == before
 
 
+@pytest.mark.slow
 def test_wrong_ip_is_refused_and_logged_globally(lab: BoxLab) -> None:
     append = lab.arm(lab.request("restore"))
     disk = make_disk(lab.root / "sda.img", 1 << 20)
@@ -110,6 +111,7 @@ def test_wrong_ip_is_refused_and_logged_globally(lab: BoxLab) -> None:
     assert lab.config.exists()
 
 
+@pytest.mark.slow
 def test_mismatched_request_is_logged_in_both_logs(lab: BoxLab) -> None:
     request = lab.request("restore")
     append = lab.arm(request).replace(request.request_id, "0123456789ab")

@@ -16,6 +16,7 @@ from schema.layout import BACKUP_MARKER
 from tests.service.lab import BoxLab, make_disk, service_command
 
 
+@pytest.mark.slow
 def test_share_mounted_during_the_pause_is_used(lab: BoxLab) -> None:
     request = lab.request("refresh-info")
     append = lab.arm(request)

@@ -77,6 +77,7 @@ def test_break_lock(tmp_path: Path) -> None:
     assert removed and who is not None and "elsewhere" in who
 
 
+@pytest.mark.slow
 def test_many_runs_taking_over_one_stale_lock_at_once_one_wins(tmp_path: Path) -> None:
     """Processes race for the same dead holder's lock: exactly one holds it at any time."""
     holder_file(tmp_path, socket.gethostname(), dead_pid())

@@ -127,6 +127,7 @@ def _backup(store: ImageStore, disk: Path, policy: FreeSpace) -> str:
     return report.image_id
 
 
+@pytest.mark.slow
 def test_round_trip_ext4_and_fat_skip_stores_less(store: ImageStore, tmp_path: Path) -> None:
     need("ext4", "vfat")
     built = build_disk(tmp_path / "disk.img", DISK, LAYOUT)

@@ -28,6 +28,7 @@ disk_content = st.lists(segment, max_size=8).map(b"".join)
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=disk_content, backend=st.sampled_from(["fs", "memory"]))
+@pytest.mark.slow
 def test_roundtrip_is_byte_identical(data: bytes, backend: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
