@@ -7,7 +7,6 @@ read, so an unmounted share is an error, not an empty store. Commands that chang
 running on boxes at the same time by its own protocol (docs/images.md).
 """
 
-import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -25,8 +24,9 @@ from controller.cli.options import (
     LockTimeoutOpt,
 )
 from controller.desired.load import load_desired
-from controller.errors import ControllerError, ShareError
+from controller.errors import ControllerError
 from controller.io.lock import share_lock
+from controller.io.observe import check_backup_marker
 from controller.io.shares import BACKUP_ROOT_ENV
 from onbox.errors import IntegrityError
 from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
@@ -35,7 +35,7 @@ from onbox.imaging.progress import Progress, TerminalProgress, human_bytes
 from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore, open_store
 from schema.image import ImageInfo
-from schema.layout import BACKUP_MARKER
+from schema.types import is_ipv4
 
 
 def _store(file: Path | None, backup_root: str | None) -> tuple[Path, ImageStore]:
@@ -51,21 +51,15 @@ def _store(file: Path | None, backup_root: str | None) -> tuple[Path, ImageStore
                 f"no backup share: give --backup-root or set {BACKUP_ROOT_ENV} ({exc.message})"
             ) from None
         root = Path(loaded.state.site.backup_root)
-    if not (root / BACKUP_MARKER).is_file():
-        raise ShareError(
-            f"backup share {root} is not mounted: marker {BACKUP_MARKER} missing; nothing done"
-        )
+    check_backup_marker(root)
     return root, open_store(root)
 
 
 def _box(value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        if str(ipaddress.IPv4Address(value)) == value:
-            return value
-    except ValueError:
-        pass
+    if is_ipv4(value):
+        return value
     raise ControllerError(f"not a box IP address (dotted decimal): {value!r}")
 
 

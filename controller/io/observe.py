@@ -17,6 +17,7 @@ Rules (contract §2, §9, issues 2 and 8):
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from controller.core.fingerprint import fingerprint
 from controller.errors import ShareError
@@ -49,6 +50,7 @@ from schema.layout import (
     parse_managed_header,
 )
 from schema.observed import Observed, ObservedBox, ObservedConfig, ObservedResult
+from schema.types import is_ipv4
 
 _OUTCOMES = ("success", "failure", "rescue-ready")
 # Names in a box directory that must be regular files or directories as the layout says.
@@ -97,6 +99,13 @@ def check_markers(shares: Shares) -> None:
         _check(tftp, backup)
 
 
+def check_backup_marker(backup: Path) -> None:
+    """The backup share's marker alone, for the commands that use only that share (`images`,
+    `verify`, `gc`, `import-legacy`): the same check as `check_markers`, in one place."""
+    with _open_root(str(backup), "backup share") as share:
+        _require_file(share, BACKUP_MARKER, f"backup share marker {BACKUP_MARKER}")
+
+
 def _list(share: Share, rel: str = "") -> list[Entry]:
     """A directory the run cannot do without (a share root, pxelinux.cfg/): errors stop it."""
     try:
@@ -106,11 +115,8 @@ def _list(share: Share, rel: str = "") -> list[Entry]:
 
 
 def _is_ipv4(name: str) -> bool:
-    """Canonical dotted decimal (the seed's box directory names), without ipaddress' cost."""
-    parts = name.split(".")
-    return len(parts) == 4 and all(
-        p.isdigit() and len(p) <= 3 and int(p) <= 255 and str(int(p)) == p for p in parts
-    )
+    """Canonical dotted decimal (the seed's box directory names): schema.types' one rule."""
+    return is_ipv4(name)
 
 
 def _is_temp(name: str) -> bool:

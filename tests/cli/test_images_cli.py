@@ -71,7 +71,7 @@ def test_unmounted_share_is_an_error(tmp_path: Path) -> None:
     for command in (["images"], ["verify"], ["gc"], ["gc", "--dry-run"]):
         result = run(*command, "--backup-root", str(tmp_path / "empty"))
         assert result.returncode == 1
-        assert "not mounted: marker testbox-backup missing" in result.stderr
+        assert "marker testbox-backup missing (share not mounted?)" in result.stderr
     assert list((tmp_path / "empty").iterdir()) == []
 
 
