@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.harness import LOCAL_DISK_MARKER, Box, make_disk, strip_ansi
 from tests.e2e.lab import BOX_IP, BOX_NAME, DESIRED, TRANSPORT_ARGS, E2ELab
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 MiB = 1 << 20
 ROOT = Path(__file__).resolve().parents[2]
