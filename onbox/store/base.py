@@ -441,13 +441,22 @@ class ImageStore:
         return ips
 
     def _scan_images(
-        self, box_ip: str, problems: list[str] | None = None
+        self,
+        box_ip: str,
+        problems: list[str] | None = None,
+        top: Item | None = None,
+        check_commit: bool = True,
     ) -> tuple[list[str], list[PendingImage]]:
-        """(committed ids, pending images) of a box; one stat per image directory."""
+        """(committed ids, pending images) of a box; one stat per image directory.
+
+        `top`: the `images` entry when the caller has listed the box already; with
+        check_commit=False every image directory counts as committed (the caller reads the
+        commit records anyway and treats a missing one as pending).
+        """
         prefix = layout.images_dir(box_ip)
         committed: list[str] = []
         pending: list[PendingImage] = []
-        top = self.backend.stat(prefix)
+        top = top if top is not None else self.backend.stat(prefix)
         if top is None:
             return committed, pending
         if top.kind != "dir":
@@ -466,7 +475,7 @@ class ImageStore:
             if item.kind != "dir":
                 _note(problems, f"{box_ip}: {path} {_KIND_WORDS[item.kind]}; ignored")
                 continue
-            if self.backend.stat(layout.commit(box_ip, item.name)) is None:
+            if check_commit and self.backend.stat(layout.commit(box_ip, item.name)) is None:
                 pending.append(PendingImage(box_ip, item.name, item.mtime))
             else:
                 committed.append(item.name)
@@ -567,9 +576,10 @@ class ImageStore:
             except StoreError as exc:
                 problems.append(f"{ip}: {exc.message}")
                 continue
-            if any(i.name == IMAGES_DIR for i in items):
+            top = next((i for i in items if i.name == IMAGES_DIR), None)
+            if top is not None:
                 try:
-                    committed, _ = self._scan_images(ip, problems)
+                    committed, _ = self._scan_images(ip, problems, top, check_commit=False)
                 except StoreError as exc:
                     problems.append(f"{ip}: {exc.message}")
                     committed = []
@@ -577,7 +587,7 @@ class ImageStore:
                     try:
                         listing.images.append(self.read_commit(ip, iid).info())
                     except ImageNotFound:
-                        continue  # deleted while we listed
+                        continue  # no commit record (a backup running or interrupted)
                     except StoreError as exc:
                         problems.append(f"{ip}: {exc.message}")
                         listing.damaged.append((ip, iid, exc.message))

@@ -13,6 +13,7 @@ A box address, image id, chunk id or disk name becomes part of a name only after
 its pattern here, so `committed_ids('../etc')` is a StoreError on every backend.
 """
 
+import functools
 import ipaddress
 import re
 
@@ -35,8 +36,10 @@ TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,95}$")  # gc ids, lease ids, 
 DISK = re.compile(r"^(sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)$")
 
 
+@functools.lru_cache(maxsize=65536)
 def is_box_ip(name: str) -> bool:
-    """Only a canonical dotted-decimal IPv4 address names a box directory."""
+    """Only a canonical dotted-decimal IPv4 address names a box directory (cached: every name
+    of a box's records is built through here, thousands of times in a listing)."""
     try:
         return str(ipaddress.IPv4Address(name)) == name
     except ValueError:
