@@ -426,3 +426,60 @@ def test_gc_killed_while_a_backup_dedups_against_trashed_chunks(tmp_path: Path, 
         restore_image(store, IP, image, {"sda": lab.target})
         assert lab.target.read_bytes() == lab.data
     lab.outside_unchanged()
+
+
+GC_CHILD = """
+import sys, time
+from pathlib import Path
+from onbox.imaging.gc import collect_garbage
+from onbox.store import open_store
+
+def hook(at):
+    if at in ("marked", "trashed"):
+        print(at, flush=True)
+        if at == "marked":
+            sys.stdin.readline()  # the parent runs a backup here
+        else:
+            time.sleep(60)  # killed here
+collect_garbage(open_store(Path(sys.argv[1])), dry_run=False, grace=0, hook=hook)
+"""
+
+
+@pytest.mark.slow
+def test_gc_sigkilled_after_trashing_chunks_a_backup_committed(tmp_path: Path) -> None:
+    """A real SIGKILL: gc marks, a backup dedups and commits, gc trashes, gc is killed."""
+    import subprocess
+    import sys
+
+    lab = Lab(tmp_path)
+    store = lab.store()
+    store.delete_image(IP, lab.backup())
+    lab.age_everything()
+    child = subprocess.Popen(
+        [sys.executable, "-c", GC_CHILD, str(lab.share)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        with deadline(60):
+            assert child.stdout.readline().strip() == "marked"
+            image = lab.backup()  # dedups against every chunk gc has marked
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "trashed"
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    store = lab.store()
+    assert store.trash_runs(), "the killed gc left its trash"
+    assert verify_images(store, record=False).ok  # readers find the chunks in the trash
+    report = collect_garbage(store, dry_run=False, grace=0)
+    assert report.trash_restored > 0 and not store.trash_runs()
+    assert all(store.stat_chunk(c) for c in store.referenced_chunks())
+    lab.target.write_bytes(bytes(len(lab.data)))
+    restore_image(store, IP, image, {"sda": lab.target})
+    assert lab.target.read_bytes() == lab.data
+    lab.outside_unchanged()
