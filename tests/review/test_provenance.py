@@ -66,7 +66,8 @@ def test_commit_that_changes_another_box_rewrites_nothing_for_x(tmp_path: Path) 
     log = (shares.backup / GLOBAL_LOG).read_text().splitlines()
     assert log and all("[revision " in line for line in log)
     x_lines = [line for line in log if ": 10.0.2.15: " in line]
-    assert len(x_lines) == 5 and all(f"[revision {rev_a}]" in line for line in x_lines)
+    # directory, hostname file, request.json, disk-devices.lst, armed.json, PXE config
+    assert len(x_lines) == 6 and all(f"[revision {rev_a}]" in line for line in x_lines)
     assert all("10.0.2.16" in line for line in log if f"[revision {rev_b}]" in line)
 
     # A third commit touching nothing a box uses: the run is in sync, nothing is written.
@@ -126,7 +127,10 @@ def test_saved_plan_carries_its_revision_to_apply(tmp_path: Path) -> None:
     planned = cli("reconcile", "-f", desired, "--dry-run", "--out", saved, "--revision", "mr-12")
     assert planned.returncode == 2, planned.stderr
     assert json.loads(saved.read_text())["revision"] == "mr-12"
-    applied = cli("apply", saved, env={"TESTBOX_REVISION": "ignored-for-a-saved-plan"})
+    # apply PLAN re-derives the plan from the desired state (-f) before it applies it.
+    applied = cli(
+        "apply", saved, "-f", desired, env={"TESTBOX_REVISION": "ignored-for-a-saved-plan"}
+    )
     assert applied.returncode == 0, applied.stderr
     request = json.loads((shares.backup / "10.0.2.15" / "request.json").read_text())
     assert request["revision"] == "mr-12"
@@ -134,5 +138,5 @@ def test_saved_plan_carries_its_revision_to_apply(tmp_path: Path) -> None:
     assert log and all(line.endswith("[revision mr-12]") for line in log)
     # A saved plan is an input file: a revision that could add a log line is refused.
     saved.write_text(saved.read_text().replace('"mr-12"', '"a\\nb"'))
-    refused = cli("apply", saved)
+    refused = cli("apply", saved, "-f", desired)
     assert refused.returncode == 1 and "revision" in refused.stderr
