@@ -92,11 +92,11 @@ def test_a_fifo_lock_through_the_real_entry_point_never_hangs(tmp_path: Path) ->
 
 @pytest.fixture
 def small_share(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs as the backup share (root only; skipped elsewhere)."""
+    """A 1 MiB, 400-inode tmpfs as the backup share (root only; skipped elsewhere)."""
     mount = tmp_path / "lab" / "backup"
     mount.mkdir(parents=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=400", "tmpfs", str(mount)],
         capture_output=True,
         check=False,
     )

@@ -275,3 +275,18 @@ def test_unreadable_markers_stop_before_anything_changes(
     ]
     assert not lab.box(HEALTHY[0]).exists()
     lab.outside_unchanged()
+
+
+def test_real_entry_point_on_a_dev_zero_result_link(tmp_path: Path) -> None:
+    """The installed console script, as an operator runs it: one notice, no traceback."""
+    from tests.cli.runner import run_cli
+
+    lab = ControllerLab(tmp_path)
+    assert run_cli("reconcile", "-f", lab.desired, timeout=120).returncode == 0
+    lab.link(_result_path(lab), Path("/dev/zero"))
+    done = run_cli("reconcile", "-f", lab.desired, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert f"{VICTIM}/results/{lab.rid(VICTIM)}.json: is a symbolic link" in done.stdout
+    done = run_cli("status", "-f", lab.desired, timeout=120)
+    assert done.returncode == 0 and f"problem of tb-9 ({VICTIM})" in done.stdout
