@@ -8,10 +8,13 @@ skip, unless TESTBOX_E2E_REQUIRED=1 (CI), where a skip would hide a missing pack
 
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks._fsimage import MiB, PartSpec, build_disk, check_partition, garbage, tools_missing
 from onbox.imaging.backup import backup_disks
@@ -230,3 +233,44 @@ def test_range_helpers() -> None:
     assert merge([(5, 9), (0, 2), (2, 4), (8, 12), (20, 20)]) == [(0, 4), (5, 12)]
     assert complement([(0, 4), (5, 12)], 16) == [(4, 5), (12, 16)]
     assert complement([], 3) == [(0, 3)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    head=st.binary(min_size=1024, max_size=1024),
+    entries=st.lists(
+        st.tuples(
+            st.sampled_from([0x00, 0x80, 0x01]),
+            st.sampled_from([0x00, 0x05, 0x07, 0x0F, 0x83, 0x85, 0xEE]),
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**32 - 1),
+        ),
+        min_size=4,
+        max_size=4,
+    ),
+    gpt=st.booleans(),
+)
+def test_any_table_bytes_give_partitions_inside_the_disk(
+    tmp_path_factory: pytest.TempPathFactory,
+    head: bytes,
+    entries: list[tuple[int, int, int, int]],
+    gpt: bool,
+) -> None:
+    """Hostile or broken tables never raise and never name bytes beyond the disk."""
+    sector0 = bytearray(head[:512])
+    for i, (status, ptype, first, count) in enumerate(entries):
+        struct.pack_into("<B3xB3xII", sector0, 446 + 16 * i, status, ptype, first, count)
+    sector0[510:512] = b"\x55\xaa"
+    sector1 = bytearray(head[512:])
+    if gpt:
+        sector1[:8] = b"EFI PART"
+    size = 64 * 1024
+    disk = tmp_path_factory.mktemp("t") / "d.img"
+    disk.write_bytes(bytes(sector0) + bytes(sector1) + bytes(size - 1024))
+    fd = os.open(disk, os.O_RDONLY)
+    try:
+        table = read_partition_table(fd, size)
+    finally:
+        os.close(fd)
+    for part in table.partitions:
+        assert 0 <= part.start < part.end <= size or (part.start == 0 and part.size == size)
