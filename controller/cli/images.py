@@ -107,7 +107,8 @@ def images(
         table.add_row(
             image.box_ip,
             image.id,
-            image.kind,
+            # free_space: skip images say so (they hold only what the filesystems used).
+            image.kind if image.free_space == "raw" else f"{image.kind}, free space skipped",
             f"{image.created:%Y-%m-%d %H:%M:%S}",
             _disks_text(image),
             human_bytes(stored),
