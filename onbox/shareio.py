@@ -96,7 +96,9 @@ KIND_WORDS = _KIND_WORDS  # for callers that check a kind themselves and say why
 
 def split(rel: str | Path) -> list[str]:
     """The components of a share-relative path; anything that could leave the share is refused."""
-    text = str(rel)
+    text = rel if isinstance(rel, str) else str(rel)
+    if "/" not in text and text not in ("", ".", "..") and "\0" not in text:
+        return [text]  # one plain name: by far the most common (a record in its directory)
     if text.startswith("/") or "\0" in text:
         raise ShareAccessError(text, "not a path inside the share")
     parts = [p for p in text.split("/") if p not in ("", ".")]
@@ -109,16 +111,26 @@ class Share:
     """A directory tree (a share, or a directory inside one) reached only through descriptors."""
 
     def __init__(self, root: str | Path, *, _fd: int | None = None) -> None:
-        self.root = Path(root)
+        # The root is kept as text (what messages show); a Path is built only when asked for:
+        # a sub-Share per box directory and per results directory made pathlib's parsing a
+        # visible part of observing a lab.
+        self._where = str(root) if _fd is not None else str(Path(root))
+        self._root: Path | None = None
         if _fd is None:
             try:
-                _fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                _fd = os.open(self._where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except FileNotFoundError:
-                raise ShareMissing(str(self.root), "does not exist") from None
+                raise ShareMissing(self._where, "does not exist") from None
             except OSError as exc:
-                raise ShareAccessError(str(self.root), _os_problem(exc)) from None
+                raise ShareAccessError(self._where, _os_problem(exc)) from None
         self._fd = _fd
         self._closer = weakref.finalize(self, os.close, _fd)
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            self._root = Path(self._where)
+        return self._root
 
     def close(self) -> None:
         self._closer()
@@ -131,14 +143,28 @@ class Share:
 
     def path(self, rel: str | Path = "") -> str:
         """The path as a user reads it in a message."""
-        parts = split(rel)
-        return str(self.root.joinpath(*parts)) if parts else str(self.root)
+        return self._join(split(rel))
+
+    def _join(self, parts: list[str]) -> str:
+        if not parts:
+            return self._where
+        if self._where == ".":
+            return "/".join(parts)  # as pathlib writes it
+        sep = "" if self._where.endswith("/") else "/"
+        return self._where + sep + "/".join(parts)
 
     # -- walking ---------------------------------------------------------------------------
 
     def _open_dir(self, parts: list[str], create: bool = False) -> int:
-        """A new descriptor of the directory `parts` (caller closes), no link followed."""
-        fd = os.dup(self._fd)
+        """A new descriptor of the directory `parts` (caller closes), no link followed.
+
+        The walk starts at our own descriptor without a dup (only descriptors it opened itself
+        are closed on the way): a dup and a close per access were a measurable part of reading
+        thousands of records.
+        """
+        if not parts:
+            return os.dup(self._fd)
+        fd = self._fd
         try:
             for i, part in enumerate(parts):
                 try:
@@ -156,13 +182,16 @@ class Share:
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     raise self._wrong_kind(fd, part, "/".join(parts[: i + 1]), "dir", exc) from None
-                os.close(fd)
+                if fd != self._fd:
+                    os.close(fd)
                 fd = nfd
         except FileNotFoundError:
-            os.close(fd)
+            if fd != self._fd:
+                os.close(fd)
             raise ShareMissing(self.path("/".join(parts)), "does not exist") from None
         except BaseException:
-            os.close(fd)
+            if fd != self._fd:
+                os.close(fd)
             raise
         return fd
 
@@ -196,7 +225,7 @@ class Share:
         """The directory `rel` as a Share of its own (reached without following a link)."""
         parts = split(rel)
         fd = self._open_dir(parts, create=create)
-        return Share(self.root.joinpath(*parts), _fd=fd)
+        return Share(self._join(parts), _fd=fd)
 
     # -- looking ---------------------------------------------------------------------------
 

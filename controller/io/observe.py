@@ -278,10 +278,15 @@ def _read_owned_text(box: Share, rel: str, label: str, problems: list[str]) -> s
         return None
 
 
-def _list_images(store: ImageStore, ip: str, problems: list[str]) -> list[ImageInfo]:
-    """The box's usable images; damaged ones are left out and named in `problems`."""
+def _list_images(
+    store: ImageStore, ip: str, names: set[str], problems: list[str]
+) -> list[ImageInfo]:
+    """The box's usable images; damaged ones are left out and named in `problems`.
+
+    `names`: the box directory as observe just listed it, so the store does not list it again.
+    """
     try:
-        listing = store.scan(ip)
+        listing = store.scan(ip, names=names)
     # The image store reads records a box wrote and reports damage itself; anything it still
     # raises is a problem of this box too, never a stop for the lab.
     except OnboxError as exc:
@@ -339,7 +344,7 @@ def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox
     image_problems: list[str] = []
     # A box whose directory already shows damage is not handed to the image store at all.
     if (has_images or has_legacy) and not problems and store is not None:
-        images = _list_images(store, ip, image_problems)
+        images = _list_images(store, ip, files | nonfiles, image_problems)
     return ObservedBox.model_construct(
         ip=ip,
         files=frozenset(files),

@@ -136,6 +136,24 @@ class Backend(abc.ABC):
         with self._errors(""):
             self._flush()
 
+    @contextlib.contextmanager
+    def pinned(self, prefix: str) -> Iterator[None]:
+        """While inside, this thread may reach names under `prefix` from one handle of it.
+
+        For read-mostly passes over one directory (the store's `scan` reads a box's listing and
+        every commit record under it): the filesystem backend opens `prefix` once instead of
+        walking to it from the share root for every name. What a name means does not change,
+        nor any check on it; a prefix that cannot be opened is simply not pinned (each
+        operation then reports it as it would have). Pins nest (innermost wins).
+        """
+        try:
+            check_name(prefix)
+        except StoreError:
+            yield  # not pinned: the operations inside refuse the name themselves
+            return
+        with self._pinned(prefix):
+            yield
+
     def sweep_temps(self, prefix: str, older_than: float) -> int:
         """Remove temp files a killed writer left in `prefix` (backends without any: 0)."""
         del prefix, older_than
@@ -192,3 +210,7 @@ class Backend(abc.ABC):
 
     def _flush(self) -> None:
         return None
+
+    def _pinned(self, prefix: str) -> contextlib.AbstractContextManager[None]:
+        del prefix  # a backend without paths to walk has nothing to pin
+        return contextlib.nullcontext()

@@ -22,7 +22,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -561,43 +561,65 @@ class ImageStore:
         return legacy_image_info(box_ip, self.legacy_files(box_ip))
 
     # --- listing: commit records only, never manifests ---------------------------------------
-    def scan(self, box_ip: str | None = None) -> StoreListing:
+    def scan(
+        self, box_ip: str | None = None, *, names: Collection[str] | None = None
+    ) -> StoreListing:
         """Usable images (oldest first) and one line per damaged or foreign entry.
 
         Reads one directory per box, one stat and one commit record per image: the controller
-        calls this for every box.
+        calls this for every box. `names` (with `box_ip`): the entries of the box directory
+        when the caller has just listed it (observe has): the directory is not listed again,
+        only `images` and legacy image names among them are looked at (one lstat each).
         """
         listing = StoreListing()
         problems = listing.problems
         boxes = [layout.box(box_ip)] if box_ip is not None else self.box_ips(problems)
+        from onbox.store.legacy import legacy_image_info
+
         for ip in boxes:
-            try:
-                items = self.backend.list(ip)
-            except StoreError as exc:
-                problems.append(f"{ip}: {exc.message}")
-                continue
-            top = next((i for i in items if i.name == IMAGES_DIR), None)
-            if top is not None:
+            # The box directory, then its images directory, are opened once each (pinned)
+            # and every listing and commit record below is read from there, not walked to
+            # from the share root name by name.
+            with self.backend.pinned(ip):
                 try:
-                    committed, _ = self._scan_images(ip, problems, top, check_commit=False)
+                    items = self._box_items(ip, names if box_ip is not None else None)
                 except StoreError as exc:
                     problems.append(f"{ip}: {exc.message}")
-                    committed = []
-                for iid in committed:
-                    try:
-                        listing.images.append(self.read_commit(ip, iid).info())
-                    except ImageNotFound:
-                        continue  # no commit record (a backup running or interrupted)
-                    except StoreError as exc:
-                        problems.append(f"{ip}: {exc.message}")
-                        listing.damaged.append((ip, iid, exc.message))
-            from onbox.store.legacy import legacy_image_info
-
-            legacy = legacy_image_info(ip, self._legacy_from(ip, items, problems))
-            if legacy is not None:
-                listing.images.append(legacy)
+                    continue
+                top = next((i for i in items if i.name == IMAGES_DIR), None)
+                if top is not None:
+                    with self.backend.pinned(layout.images_dir(ip)):
+                        self._scan_commits(listing, ip, top)
+                legacy = legacy_image_info(ip, self._legacy_from(ip, items, problems))
+                if legacy is not None:
+                    listing.images.append(legacy)
         listing.images.sort(key=lambda i: (i.created, i.box_ip, i.id))
         return listing
+
+    def _box_items(self, ip: str, names: Collection[str] | None) -> list[Item]:
+        if names is None:
+            return self.backend.list(ip)
+        from onbox.store.legacy import legacy_disk
+
+        wanted = sorted(n for n in names if n == IMAGES_DIR or legacy_disk(n) is not None)
+        found = (self.backend.stat(f"{ip}/{n}") for n in wanted)
+        return [item for item in found if item is not None]  # gone since: as if listed later
+
+    def _scan_commits(self, listing: StoreListing, ip: str, top: Item) -> None:
+        problems = listing.problems
+        try:
+            committed, _ = self._scan_images(ip, problems, top, check_commit=False)
+        except StoreError as exc:
+            problems.append(f"{ip}: {exc.message}")
+            committed = []
+        for iid in committed:
+            try:
+                listing.images.append(self.read_commit(ip, iid).info())
+            except ImageNotFound:
+                continue  # no commit record (a backup running or interrupted)
+            except StoreError as exc:
+                problems.append(f"{ip}: {exc.message}")
+                listing.damaged.append((ip, iid, exc.message))
 
     def list_images(self, box_ip: str | None = None) -> list[ImageInfo]:
         """Usable images (and legacy images), oldest first; damaged ones are left out (see

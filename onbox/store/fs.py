@@ -14,16 +14,18 @@ for every pending rename and fsyncs each touched directory once (not once per ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from onbox.errors import StoreError
-from onbox.shareio import TEMP_SUFFIX, Share, ShareMissing
+from onbox.shareio import TEMP_SUFFIX, Share, ShareAccessError, ShareMissing
 from onbox.store.backend import Backend, Item, ItemKind
 from onbox.store.base import ImageStore
 from onbox.store.layout import CHUNK_SUFFIX
@@ -45,6 +47,7 @@ class FsBackend(Backend):
         self._dirty: set[str] = set()
         self._slots = threading.BoundedSemaphore(MAX_INFLIGHT)
         self._pool: ThreadPoolExecutor | None = None
+        self._pins = threading.local()  # .stack: [(prefix, Share)] of this thread's pins
 
     def share(self, create: bool = False) -> Share:
         """The share's root, opened once (the mount point is the operator's, trusted)."""
@@ -57,13 +60,47 @@ class FsBackend(Backend):
                 self._share = Share(self.root)
             return self._share
 
+    # -- pins (see Backend.pinned) -------------------------------------------------------------
+    def _where(self, name: str, *, whole: bool = False) -> tuple[Share, str]:
+        """The share to reach `name` from, and `name` relative to it.
+
+        The innermost pinned directory above `name` serves (`whole`: also the pinned directory
+        itself, for a listing); otherwise the share root. Pins are per thread: the chunk-sync
+        threads and any other caller keep walking from the root.
+        """
+        for prefix, share in reversed(getattr(self._pins, "stack", ())):
+            if name.startswith(prefix) and name[len(prefix) : len(prefix) + 1] == "/":
+                return share, name[len(prefix) + 1 :]
+            if whole and name == prefix:
+                return share, ""
+        return self.share(), name
+
+    @contextlib.contextmanager
+    def _pinned(self, prefix: str) -> Iterator[None]:
+        share, rel = self._where(prefix)
+        try:
+            # Share.sub walks with openat + O_NOFOLLOW like every other access: a link or a
+            # non-directory is never pinned, and then each operation reports it itself.
+            sub = share.sub(rel)
+        except (ShareAccessError, OSError):
+            yield
+            return
+        stack = self._pins.__dict__.setdefault("stack", [])
+        stack.append((prefix, sub))
+        try:
+            yield
+        finally:
+            stack.pop()
+            sub.close()
+
     # -- reading -----------------------------------------------------------------------------
     def _stat(self, name: str) -> Item | None:
         with self._lock:
             entry = self._inflight.get(name)
         if entry is not None:
             return Item(name.rpartition("/")[2], "file", entry[1], time.time())
-        st = self.share().lstat(name)
+        share, rel = self._where(name)
+        st = share.lstat(rel)
         if st is None:
             return None
         kind = _kind(st.st_mode)
@@ -75,9 +112,10 @@ class FsBackend(Backend):
                 pending = [f for n, (f, _) in self._inflight.items() if n.startswith(prefix + "/")]
             for future in pending:  # this process's own writes are listed once in place
                 future.exception()
+        share, rel = self._where(prefix, whole=True)
         return [
             Item(e.name, e.kind if e.kind != "missing" else "other", e.size, e.mtime)
-            for e in self.share().entries(prefix)
+            for e in share.entries(rel)
         ]
 
     def _wait(self, name: str) -> None:
@@ -88,10 +126,12 @@ class FsBackend(Backend):
 
     def _load(self, name: str, limit: int) -> bytes:
         self._wait(name)
-        return self.share().read_bytes(name, limit)
+        share, rel = self._where(name)
+        return share.read_bytes(rel, limit)
 
     def _open(self, name: str) -> BinaryIO:
-        with self.share().open_regular(name) as fd:
+        share, rel = self._where(name)
+        with share.open_regular(rel) as fd:
             return os.fdopen(os.dup(fd), "rb")
 
     # -- writing -----------------------------------------------------------------------------
