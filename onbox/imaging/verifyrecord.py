@@ -88,7 +88,7 @@ def known_bad(store: ImageStore, notices: list[str] | None = None) -> dict[str, 
         notices.append(f"{len(items)} verify records; only {MAX_RECORDS} read")
     for item in items[:MAX_RECORDS]:
         writer = item.name[: -len(".json")]
-        if not layout.TOKEN.match(writer):
+        if not layout.TOKEN.fullmatch(writer):
             continue
         doc = _load(store, writer)
         bad = doc.get("bad")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from schema.types import DISK_NAME_PATTERN
+
 DEFAULT_CMDLINE_FILE = Path("/proc/cmdline")
 DEFAULT_TFTP_ROOT = Path("/mnt/testbox-tftp")
 DEFAULT_BACKUP_ROOT = Path("/mnt/testbox-backup")
@@ -24,7 +26,7 @@ DEFAULT_RETRY_PAUSE = 300.0
 DEFAULT_DISK_WAIT = 120.0
 
 # Same whole-disk names as schema.types.DiskName: a name also becomes part of image records.
-DISK_NAME = re.compile(r"^(sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)$")
+DISK_NAME = re.compile(DISK_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def _disk_mapping(text: str) -> tuple[str, Path]:
     name, sep, path = text.partition("=")
     if not sep or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
-    if not DISK_NAME.match(name):
+    if not DISK_NAME.fullmatch(name):
         raise argparse.ArgumentTypeError(
             f"{name!r} is not a whole-disk name (sdX, hdX, vdX, xvdX, nvmeNnM)"
         )

@@ -44,7 +44,7 @@ def read_disk_list(box: Share) -> list[str] | None:
         if not line:
             continue
         name = line.removeprefix("/dev/")
-        if not DISK_NAME.match(name):
+        if not DISK_NAME.fullmatch(name):
             shown = line if len(line) <= 40 else line[:40] + "..."
             raise ServiceError(f"{path}:{number}: {shown!r} is not a whole-disk name")
         if len(names) >= MAX_DISKS:
@@ -60,7 +60,7 @@ def discover_disks(sys_block: Path = Path("/sys/block")) -> list[str]:
         entries = sorted(p.name for p in sys_block.iterdir())
     except OSError:
         return []
-    return [name for name in entries if REAL_DISK.match(name)]
+    return [name for name in entries if REAL_DISK.fullmatch(name)]
 
 
 def is_block_device(path: Path) -> bool:

@@ -68,7 +68,7 @@ def lookup_hostname(ip: str, timeout: float = HOSTNAME_LOOKUP_TIMEOUT) -> str:
     worker.start()
     worker.join(timeout)
     name = found[0] if found else ""
-    return name if _HOST.match(name) and ".." not in name else "unknown"
+    return name if _HOST.fullmatch(name) and ".." not in name else "unknown"
 
 
 def _marker_kind(root: Path, name: str) -> str:

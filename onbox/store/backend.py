@@ -53,7 +53,9 @@ def check_name(name: str) -> str:
     if not isinstance(name, str):
         raise StoreError(f"not a store name: {name!r}")
     parts = name.split("/")
-    if len(parts) > MAX_DEPTH or not all(_PART.match(p) and p not in (".", "..") for p in parts):
+    if len(parts) > MAX_DEPTH or not all(
+        _PART.fullmatch(p) and p not in (".", "..") for p in parts
+    ):
         raise StoreError(f"not a valid store name: {name!r}")
     return name
 

@@ -312,7 +312,7 @@ class ImageStore:
         for item in self.backend.list(layout.TRASH):
             if item.kind != "dir":
                 _note(problems, f"{self._path(layout.TRASH)}/{item.name}: {_KIND_WORDS[item.kind]}")
-            elif layout.TOKEN.match(item.name):
+            elif layout.TOKEN.fullmatch(item.name):
                 runs.append(item.name)
         return runs
 
@@ -334,7 +334,7 @@ class ImageStore:
             if not item.name.endswith(layout.LEASE_SUFFIX):
                 continue
             lease_id = item.name[: -len(layout.LEASE_SUFFIX)]
-            if item.kind != "file" or not layout.TOKEN.match(lease_id):
+            if item.kind != "file" or not layout.TOKEN.fullmatch(lease_id):
                 what = _KIND_WORDS.get(item.kind, "") if item.kind != "file" else "bad name"
                 _note(problems, f"{self._path(layout.LEASES)}/{item.name}: {what}; ignored")
                 continue
@@ -469,7 +469,7 @@ class ImageStore:
             if item.name.startswith("."):
                 continue
             path = f"{self._path(prefix)}/{item.name}"
-            if not layout.IMAGE_DIR_NAME.match(item.name):
+            if not layout.IMAGE_DIR_NAME.fullmatch(item.name):
                 _note(problems, f"{box_ip}: {path}: not an image id; ignored")
                 continue
             if item.kind != "dir":
@@ -510,7 +510,7 @@ class ImageStore:
     def remove_pending(self, box_ip: str, image_id: str) -> bool:
         """Remove an uncommitted image directory (or a killed deletion's leftover); False, and
         nothing removed, if it is committed."""
-        if image_id.startswith(DELETING) and layout.TOKEN.match(image_id[1:]):
+        if image_id.startswith(DELETING) and layout.TOKEN.fullmatch(image_id[1:]):
             return self.backend.delete_tree(f"{layout.images_dir(box_ip)}/{image_id}")
         if self.backend.stat(layout.commit(box_ip, image_id)) is not None:
             return False
@@ -710,7 +710,7 @@ class ImageStore:
             for image in images:
                 if image.id == ref:
                     return image
-            if ref != LEGACY_ID and layout.IMAGE_DIR_NAME.match(ref):
+            if ref != LEGACY_ID and layout.IMAGE_DIR_NAME.fullmatch(ref):
                 try:
                     self.read_commit(box_ip, ref)
                 except DamagedImage:

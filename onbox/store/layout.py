@@ -18,7 +18,9 @@ import ipaddress
 import re
 
 from onbox.errors import ImageNotFound, StoreError
+from onbox.store.records import CHUNK_ID
 from schema.layout import IMAGES_DIR, STORE_DIR
+from schema.types import DISK_NAME_PATTERN, IMAGE_ID_PATTERN
 
 CHUNK_SUFFIX = ".zst"
 LEASE_SUFFIX = ".lease"
@@ -30,10 +32,9 @@ LEASES = f"{STORE_DIR}/leases"
 TRASH = f"{STORE_DIR}/trash"
 VERIFY = f"{STORE_DIR}/verify"
 
-CHUNK_ID = re.compile(r"^[0-9a-f]{64}$")
-IMAGE_DIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # schema.types.ImageId
+IMAGE_DIR_NAME = re.compile(IMAGE_ID_PATTERN)  # schema.types.ImageId
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,95}$")  # gc ids, lease ids, writers
-DISK = re.compile(r"^(sd[a-z]{1,2}|hd[a-z]|vd[a-z]{1,2}|xvd[a-z]{1,2}|nvme[0-9]+n[0-9]+)$")
+DISK = re.compile(DISK_NAME_PATTERN)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -53,13 +54,13 @@ def box(box_ip: str) -> str:
 
 
 def chunk(chunk_id: str) -> str:
-    if not isinstance(chunk_id, str) or not CHUNK_ID.match(chunk_id):
+    if not isinstance(chunk_id, str) or not CHUNK_ID.fullmatch(chunk_id):
         raise StoreError(f"not a chunk id: {chunk_id!r}")
     return f"{CHUNKS}/{chunk_id[:2]}/{chunk_id}{CHUNK_SUFFIX}"
 
 
 def token(value: str, what: str) -> str:
-    if not isinstance(value, str) or not TOKEN.match(value):
+    if not isinstance(value, str) or not TOKEN.fullmatch(value):
         raise StoreError(f"not a valid {what}: {value!r}")
     return value
 
@@ -85,7 +86,7 @@ def images_dir(box_ip: str) -> str:
 
 
 def image_dir(box_ip: str, image_id: str) -> str:
-    if not isinstance(image_id, str) or not IMAGE_DIR_NAME.match(image_id):
+    if not isinstance(image_id, str) or not IMAGE_DIR_NAME.fullmatch(image_id):
         raise ImageNotFound(f"box {box(box_ip)} has no image {image_id!r}")
     return f"{images_dir(box_ip)}/{image_id}"
 
@@ -95,7 +96,7 @@ def commit(box_ip: str, image_id: str) -> str:
 
 
 def manifest(box_ip: str, image_id: str, disk: str) -> str:
-    if not isinstance(disk, str) or not DISK.match(disk):
+    if not isinstance(disk, str) or not DISK.fullmatch(disk):
         raise StoreError(f"not a disk name: {disk!r}")
     return f"{image_dir(box_ip, image_id)}/{disk}{MANIFEST_SUFFIX}"
 

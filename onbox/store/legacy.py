@@ -18,7 +18,7 @@ LEGACY_NAME = re.compile(rf"^{_DISK}(\.raw)?\.gz$")
 
 def legacy_disk(name: str) -> str | None:
     """The disk a legacy file name images, or None when it is not one."""
-    match = LEGACY_NAME.match(name)
+    match = LEGACY_NAME.fullmatch(name)
     return match.group(1) if match else None
 
 

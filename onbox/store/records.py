@@ -37,7 +37,7 @@ def new_image_id(now: datetime) -> str:
 
 
 def is_chunk_id(value: str) -> bool:
-    return bool(CHUNK_ID.match(value))
+    return bool(CHUNK_ID.fullmatch(value))
 
 
 def chunk_ranges(
@@ -94,7 +94,7 @@ class DiskManifest(ContractModel):
     @classmethod
     def _ids(cls, chunks: list[str | None]) -> list[str | None]:
         for index, cid in enumerate(chunks):
-            if cid is not None and not CHUNK_ID.match(cid):
+            if cid is not None and not CHUNK_ID.fullmatch(cid):
                 raise ValueError(f"chunk {index}: not a SHA-256 hex id: {cid!r}")
         return chunks
 
