@@ -1,9 +1,10 @@
 """Two renderings of a plan: for people (review, CI logs) and `--json` (for tools).
 
 Human: grouped per box, one line per operation with its reason; a unified diff when a file that
-exists is rewritten (a drifted PXE config, a changed disk list), a DeepDiff of the two models
-when `request.json` changes; then the notices (foreign configs, orphaned boxes, problems), then
-a one-line summary. Plain text, no colours, deterministic (the golden tests pin it).
+exists is rewritten (a drifted PXE config, a changed disk list), the changed fields (found by
+DeepDiff, worded here) when `request.json` changes; then the notices (foreign configs,
+orphaned boxes, problems), then a one-line summary. Plain text, no colours, deterministic
+(the golden tests pin it).
 
 JSON: the `schema.plan.Plan` model as is (docs/plan-format.md), two-space indent.
 """
@@ -56,7 +57,11 @@ def _unified(op: Operation) -> list[str]:
 
 
 def _model_diff(op: Operation) -> list[str]:
-    """DeepDiff of two JSON documents; a unified diff if the old one is not JSON."""
+    """Field-by-field changes of two JSON documents; a unified diff if either is not JSON.
+
+    DeepDiff finds the changes (its tree view, which is structured data); the wording is ours,
+    so a new deepdiff release cannot change the plan text that reviewers and golden files see.
+    """
     try:
         old = json.loads(op.old_content or "")
         new = json.loads(op.content or "")
@@ -64,8 +69,25 @@ def _model_diff(op: Operation) -> list[str]:
         return _unified(op)
     from deepdiff import DeepDiff  # 0.15 s to import: only when a request.json changes
 
-    pretty = DeepDiff(old, new, verbose_level=2).pretty()
-    return _indent(sorted(line for line in pretty.splitlines() if line.strip()))
+    lines: list[str] = []
+    for report, levels in DeepDiff(old, new, view="tree").items():
+        for level in levels:
+            where = _json_path(level.path(output_format="list"))
+            if report.endswith("_added"):
+                lines.append(f"+ {where}: {json.dumps(level.t2)}")
+            elif report.endswith("_removed"):
+                lines.append(f"- {where}: {json.dumps(level.t1)}")
+            else:
+                lines.append(f"~ {where}: {json.dumps(level.t1)} → {json.dumps(level.t2)}")
+    return _indent(sorted(lines))
+
+
+def _json_path(parts: list[object]) -> str:
+    """`["disks", 0]` → `disks[0]`: the field as the request.json reader sees it."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
 
 
 def _power_target(op: Operation) -> str:
