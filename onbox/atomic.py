@@ -3,6 +3,10 @@
 Every file another process may read (a TFTP server serving a PXE config, a controller reading a
 result, a restore reading a manifest) is written this way, so it is either the old or the new
 content, never half of one.
+
+This module is for files outside the shares (a saved plan, the status page, the maintenance
+root being built): share files are written through `onbox.shareio`, which walks without
+following links.
 """
 
 import contextlib

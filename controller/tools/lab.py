@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.errors import ControllerError
-from onbox.atomic import atomic_write_bytes, atomic_write_text
+from onbox.shareio import Share, ShareAccessError
 from schema.layout import BACKUP_MARKER, DEFAULT_CONFIG, DEFAULT_CONFIG_TEXT, PXE_CFG_DIR
 
 PXELINUX_FILE = Path("/usr/lib/PXELINUX/pxelinux.0")
@@ -62,14 +62,20 @@ class LabReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _copy(source: Path, target: Path, report: LabReport) -> None:
-    atomic_write_bytes(target, source.read_bytes(), mode=0o644)
-    report.written.append(target)
+def _write(share: Path, rel: str, data: bytes | str, report: LabReport) -> None:
+    """Through onbox.shareio like every share write: `--force` on an existing lab whose shares
+    hold links never writes through them."""
+    Share(share).write_atomic(rel, data, 0o644, create_dirs=True)
+    report.written.append(share / rel)
+
+
+def _copy(source: Path, share: Path, rel: str, report: LabReport) -> None:
+    _write(share, rel, source.read_bytes(), report)
 
 
 def _copy_loader(source: Path, tftp: Path, package: str, firmware: str, report: LabReport) -> None:
     if source.is_file():
-        _copy(source, tftp / source.name, report)
+        _copy(source, tftp, source.name, report)
     else:
         report.notes.append(
             f"{source} not found (Debian package {package} not installed): the lab has no "
@@ -87,11 +93,10 @@ def _copy_modules(tftp: Path, source: Path, ldlinux: str, package: str, report: 
             f"no {ldlinux} and no {source.name}/ modules"
         )
         return
-    (tftp / source.name).mkdir(exist_ok=True)
     for module in modules:
-        _copy(module, tftp / source.name / module.name, report)
+        _copy(module, tftp, f"{source.name}/{module.name}", report)
         if module.name == ldlinux:
-            _copy(module, tftp / ldlinux, report)
+            _copy(module, tftp, ldlinux, report)
 
 
 def _copy_syslinux(
@@ -131,14 +136,12 @@ def create_lab(
     try:
         for directory in (tftp / PXE_CFG_DIR, backup):
             directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(tftp / PXE_CFG_DIR / DEFAULT_CONFIG, DEFAULT_CONFIG_TEXT)
-        report.written.append(tftp / PXE_CFG_DIR / DEFAULT_CONFIG)
+        _write(tftp, f"{PXE_CFG_DIR}/{DEFAULT_CONFIG}", DEFAULT_CONFIG_TEXT, report)
         _copy_syslinux(tftp, pxelinux, syslinux_efi, syslinux_bios, report)
-        atomic_write_bytes(backup / BACKUP_MARKER, b"")
-        report.written.append(backup / BACKUP_MARKER)
-        desired = root / LAB_DESIRED
-        atomic_write_text(desired, SAMPLE_DESIRED.format(name=os.path.normpath(root)))
-        report.written.append(desired)
+        _write(backup, BACKUP_MARKER, b"", report)
+        _write(root, LAB_DESIRED, SAMPLE_DESIRED.format(name=os.path.normpath(root)), report)
+    except ShareAccessError as exc:
+        raise ControllerError(f"cannot create the lab: {exc.message}") from None
     except OSError as exc:
         raise ControllerError(
             f"cannot create the lab at {root}: {exc.strerror or exc}"

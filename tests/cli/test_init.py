@@ -124,3 +124,20 @@ def test_repo_sample_works_with_init_lab_from_the_project_root(tmp_path: Path) -
     assert run_cli("reconcile", cwd=project).returncode == 0
     assert run_cli("reconcile", "--dry-run", cwd=project).returncode == 0
     assert run_cli("status", cwd=project).returncode == 0
+
+
+def test_init_force_never_writes_through_a_link_in_the_lab(tmp_path: Path) -> None:
+    """`init --force` refreshes through onbox.shareio: a linked pxelinux.cfg/ is refused."""
+    lab, outside = tmp_path / "lab", tmp_path / "outside"
+    assert run_cli("init", "--lab", lab).returncode == 0
+    outside.mkdir()
+    (outside / "default").write_text("outside\n")
+    shutil.rmtree(lab / "tftp" / "pxelinux.cfg")
+    (lab / "tftp" / "pxelinux.cfg").symlink_to(outside)
+
+    forced = run_cli("init", "--lab", lab, "--force")
+    assert forced.returncode == 1
+    assert "pxelinux.cfg: is a symbolic link" in forced.stderr
+    assert "Traceback" not in forced.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["default"]
+    assert (outside / "default").read_text() == "outside\n"
