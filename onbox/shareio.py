@@ -48,7 +48,8 @@ _TEMP_STEM = 40  # characters of the target name kept in a temp name (NAME_MAX i
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
-Kind = Literal["file", "dir", "symlink", "other", "missing"]
+EntryKind = Literal["file", "dir", "symlink", "other"]
+Kind = EntryKind | Literal["missing"]
 
 
 class ShareAccessError(OnboxError):
@@ -74,7 +75,8 @@ class Entry:
     mtime: float
 
 
-def _kind_of(mode: int) -> Kind:
+def kind_of(mode: int) -> EntryKind:
+    """What an lstat mode is, in the words every share listing uses."""
     if stat.S_ISREG(mode):
         return "file"
     if stat.S_ISDIR(mode):
@@ -200,7 +202,7 @@ class Share:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             return ShareAccessError(self.path(rel), _os_problem(exc))
-        kind = _kind_of(st.st_mode)
+        kind = kind_of(st.st_mode)
         if kind == want:
             return ShareAccessError(self.path(rel), _os_problem(exc))
         return ShareAccessError(self.path(rel), _KIND_WORDS[kind])
@@ -243,7 +245,7 @@ class Share:
         if not split(rel):
             return "dir"
         st = self.lstat(rel)
-        return "missing" if st is None else _kind_of(st.st_mode)
+        return "missing" if st is None else kind_of(st.st_mode)
 
     def is_file(self, rel: str | Path) -> bool:
         return self.kind(rel) == "file"
@@ -270,7 +272,7 @@ class Share:
                         st = e.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # removed while we listed
-                    out.append(Entry(e.name, _kind_of(st.st_mode), st.st_size, st.st_mtime))
+                    out.append(Entry(e.name, kind_of(st.st_mode), st.st_size, st.st_mtime))
         except OSError as exc:
             raise ShareAccessError(self.path(rel), _os_problem(exc)) from None
         finally:
@@ -296,7 +298,7 @@ class Share:
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
-                    raise ShareAccessError(self.path(full), _KIND_WORDS[_kind_of(st.st_mode)])
+                    raise ShareAccessError(self.path(full), _KIND_WORDS[kind_of(st.st_mode)])
                 # O_NONBLOCK only mattered for opening (a FIFO); reads of a regular file never
                 # block on it, so no fcntl is spent undoing it.
                 yield fd
@@ -561,7 +563,7 @@ class Share:
             st = _lstat_or_none(name, dfd)
             if st is None:
                 return False
-            kind = _kind_of(st.st_mode)
+            kind = kind_of(st.st_mode)
             allowed = kind == "file" or (allow_link and kind == "symlink")
             if not allowed and not (allow_special and kind == "other"):
                 raise ShareAccessError(self.path(full), _KIND_WORDS[kind] + "; not removed")
@@ -582,7 +584,7 @@ class Share:
                 return False
             if not stat.S_ISDIR(st.st_mode):
                 raise ShareAccessError(
-                    self.path(full), _KIND_WORDS[_kind_of(st.st_mode)] + "; not removed"
+                    self.path(full), _KIND_WORDS[kind_of(st.st_mode)] + "; not removed"
                 )
             errors: list[str] = []
 

@@ -15,6 +15,7 @@ of backticks in their content, so nothing read from a share can break out of its
 import difflib
 import re
 
+from controller.core.render_plan import OPERATION_VERB
 from schema.plan import Notice, Operation, Plan
 
 # Diffs longer than this are collapsed into <details>.
@@ -23,17 +24,6 @@ COLLAPSE_LINES = 20
 # for a big change is shortened to fit rather than not posted at all (see render_plan_markdown).
 MAX_CHARS = 65_536
 
-_CHANGE = {
-    "remove-config": "remove",
-    "create-box-dir": "create directory",
-    "write-hostname": "write",
-    "write-request": "write",
-    "write-disk-list": "write",
-    "record-arm": "write",
-    "write-config": "write",
-    "prune-image": "prune image",
-    "power-cycle": "power-cycle",
-}
 _REWRITABLE = ("write-config", "write-request", "write-disk-list")
 # Inline Markdown that could change the meaning of a cell's text: emphasis, links, code, cell
 # separators, strikethrough. Line-start syntax (`#`, `-`, `>`) cannot occur mid-line.
@@ -79,7 +69,7 @@ def _target(op: Operation) -> str:
 def _verb(op: Operation) -> str:
     if op.kind in _REWRITABLE and op.old_content:
         return "rewrite"
-    return _CHANGE[op.kind]
+    return OPERATION_VERB[op.kind]
 
 
 def _diff(op: Operation) -> list[str]:

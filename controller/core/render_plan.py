@@ -26,7 +26,8 @@ _SIGN = {
     "prune-image": "-",
     "power-cycle": "!",
 }
-_WHAT = {
+# The verb of each operation kind, shared with the Markdown rendering.
+OPERATION_VERB = {
     "remove-config": "remove",
     "create-box-dir": "create directory",
     "write-hostname": "write",
@@ -103,7 +104,7 @@ def _op_lines(op: Operation) -> list[str]:
         target = _power_target(op)
     else:
         target = (op.image_id or "-") if op.kind == "prune-image" else f"{op.share}:{op.path}"
-    verb = _WHAT[op.kind]
+    verb = OPERATION_VERB[op.kind]
     if op.kind in ("write-config", "write-request", "write-disk-list") and op.old_content:
         verb, sign = "rewrite", "~"
     else:

@@ -21,12 +21,12 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
 from onbox.errors import OnboxError, StoreError
-from onbox.shareio import ShareAccessError, ShareMissing
+from onbox.shareio import EntryKind, ShareAccessError, ShareMissing
 
-ItemKind = Literal["file", "dir", "symlink", "other"]
+ItemKind = EntryKind
 _PART = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 MAX_DEPTH = 8
 

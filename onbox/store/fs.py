@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from onbox.errors import StoreError
-from onbox.shareio import TEMP_SUFFIX, Share, ShareAccessError, ShareMissing
-from onbox.store.backend import Backend, Item, ItemKind
+from onbox.shareio import TEMP_SUFFIX, Share, ShareAccessError, ShareMissing, kind_of
+from onbox.store.backend import Backend, Item
 from onbox.store.base import ImageStore
 from onbox.store.layout import CHUNK_SUFFIX
 
@@ -103,7 +103,7 @@ class FsBackend(Backend):
         st = share.lstat(rel)
         if st is None:
             return None
-        kind = _kind(st.st_mode)
+        kind = kind_of(st.st_mode)
         return Item(name.rpartition("/")[2], kind, st.st_size, st.st_mtime)
 
     def _list(self, prefix: str) -> list[Item]:
@@ -219,16 +219,6 @@ class FsBackend(Backend):
             return self.share().sweep_temp(prefix, older_than=older_than, now=time.time())
         except ShareMissing:
             return 0
-
-
-def _kind(mode: int) -> ItemKind:
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    return "other"
 
 
 class FilesystemStore(ImageStore):

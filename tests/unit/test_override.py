@@ -45,10 +45,10 @@ def test_every_operation_kind_has_a_verb_in_every_renderer() -> None:
     """A new operation kind must not make the Markdown plan or apply's log raise KeyError."""
     from typing import get_args
 
-    from controller.core import render_markdown
+    from controller.core.render_plan import OPERATION_VERB
     from controller.io import apply
     from schema.plan import OperationKind
 
     kinds = set(get_args(OperationKind))
-    assert kinds <= set(render_markdown._CHANGE)
+    assert kinds <= set(OPERATION_VERB)
     assert kinds <= set(apply._VERBS)
