@@ -357,20 +357,7 @@ class Share:
         with self._parent(rel, create=create_dirs) as (dfd, name, full):
             tmp = temp_name(name)
             try:
-                fd = os.open(
-                    tmp,
-                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    mode,
-                    dir_fd=dfd,
-                )
-                try:
-                    os.fchmod(fd, mode)
-                    view = memoryview(raw)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _write_new_file(dfd, tmp, raw, mode, sync=True)
                 st = _lstat_or_none(name, dfd)
                 if st is not None and stat.S_ISDIR(st.st_mode):
                     raise ShareAccessError(self.path(full), _KIND_WORDS["dir"])
@@ -394,18 +381,7 @@ class Share:
         with self._parent(rel) as (dfd, name, full):
             tmp = temp_name(name)
             try:
-                fd = os.open(
-                    tmp,
-                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    mode,
-                    dir_fd=dfd,
-                )
-                try:
-                    os.fchmod(fd, mode)
-                    os.write(fd, raw)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _write_new_file(dfd, tmp, raw, mode, sync=True)
                 try:
                     os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
                 except FileExistsError:
@@ -427,19 +403,7 @@ class Share:
         with self._parent(rel, create=True) as (dfd, name, full):
             tmp = temp_name(name)
             try:
-                fd = os.open(
-                    tmp,
-                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    mode,
-                    dir_fd=dfd,
-                )
-                try:
-                    os.fchmod(fd, mode)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
+                _write_new_file(dfd, tmp, data, mode, sync=False)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp, dir_fd=dfd)
@@ -614,6 +578,25 @@ class Share:
                 with contextlib.suppress(ShareAccessError):
                     removed += self.remove(inner)
         return removed
+
+
+def _write_new_file(dir_fd: int, name: str, data: bytes, mode: int, *, sync: bool) -> None:
+    """Create `name` (it must not exist: O_EXCL, no link followed) holding all of `data`."""
+    fd = os.open(
+        name,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        mode,
+        dir_fd=dir_fd,
+    )
+    try:
+        os.fchmod(fd, mode)  # whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def temp_name(name: str) -> str:

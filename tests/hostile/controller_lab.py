@@ -7,12 +7,8 @@ command runs in process (`controller.cli.run`, the same error mapping an operato
 an alarm, so a hang fails the test instead of blocking the suite.
 """
 
-import hashlib
 import json
 import os
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,45 +17,13 @@ from controller.cli import run
 from controller.io.shares import Shares
 from schema.layout import PXE_CFG_DIR, hex_ip
 from schema.request import request_id
+from tests.hostile.guards import deadline, snapshot
 from tests.lab_builder import SITE, desired, make_shares, write_desired_file
 
 VICTIM = "10.9.9.9"
 HEALTHY = ("10.9.9.10", "10.9.9.11")
 SECRET = "host-secret-7f3a"
 OLD = 1_600_000_000
-
-
-@contextmanager
-def deadline(seconds: float = 30) -> Iterator[None]:
-    """Fail instead of hanging (a FIFO opened for reading blocks forever)."""
-
-    def expired(*_: object) -> None:
-        raise TimeoutError(f"hung for {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every entry under `root` (links not followed): kind, mode and content hash."""
-    out: dict[str, str] = {}
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        for name in dirs + files:
-            path = Path(directory, name)
-            st = path.lstat()
-            rel = str(path.relative_to(root))
-            if path.is_symlink():
-                out[rel] = f"link {os.readlink(path)}"
-            elif path.is_file():
-                out[rel] = f"file {st.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
-            else:
-                out[rel] = f"other {st.st_mode:o}"
-    return out
 
 
 class ControllerLab:

@@ -12,9 +12,7 @@ import hashlib
 import json
 import os
 import random
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,45 +25,13 @@ from onbox.imaging.gc import collect_garbage
 from onbox.imaging.restore import restore_image
 from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore, open_store
+from tests.hostile.guards import deadline, snapshot
 
 IP = "10.9.9.9"
 OTHER = "10.9.9.10"
 CS = 4096
 OLD = 1_600_000_000  # an mtime well past every grace period
 T = TypeVar("T")
-
-
-@contextmanager
-def deadline(seconds: float = 20) -> Iterator[None]:
-    """Fail instead of hanging (a FIFO opened for reading blocks forever)."""
-
-    def expired(*_: object) -> None:
-        raise TimeoutError(f"hung for {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every entry under `root` (links not followed): kind, mode and content hash."""
-    out: dict[str, str] = {}
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        for name in dirs + files:
-            path = Path(directory, name)
-            st = path.lstat()
-            rel = str(path.relative_to(root))
-            if path.is_symlink():
-                out[rel] = f"link {os.readlink(path)}"
-            elif path.is_file():
-                out[rel] = f"file {st.st_mode:o} {hashlib.sha256(path.read_bytes()).hexdigest()}"
-            else:
-                out[rel] = f"other {st.st_mode:o}"
-    return out
 
 
 class Lab:
@@ -132,7 +98,7 @@ class Lab:
 
 def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Run testboxctl in process; any exception but a mapped one fails the test (traceback)."""
-    with deadline():
+    with deadline(20):
         code = run(args)
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -140,7 +106,7 @@ def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 def engine(fn: Callable[[], T]) -> T | OnboxError:
     """Run an engine call: it returns or raises a one-line OnboxError, nothing else."""
-    with deadline():
+    with deadline(20):
         try:
             return fn()
         except OnboxError as exc:
@@ -321,7 +287,7 @@ def test_damaged_newest_image_never_restored(
     code, text = cli(["images", "--backup-root", root], capsys)
     assert code == 0 and old in text, text
     lab.target.write_bytes(bytes(len(lab.data)))
-    with deadline():
+    with deadline(20):
         report = restore_image(lab.store(), IP, "latest", {"sda": lab.target})
     assert report.image_id == old
     assert any(new in n and "damaged" in n for n in report.notices), report.notices
@@ -345,7 +311,7 @@ def test_non_utf8_lease_still_protects_its_chunks(tmp_path: Path) -> None:
     lease = lab.share / "store" / "leases" / "20990101T000000Z-ffffff.lease"
     lease.parent.mkdir(exist_ok=True)
     lease.write_bytes(b"\xff\xfe garbage\n" + chunks[0].encode() + b"\n\x00\x01")
-    with deadline():
+    with deadline(20):
         report = collect_garbage(store, dry_run=False, grace=0)
     assert store.has_chunk(chunks[0])
     assert any("lease" in p for p in report.problems), report.problems
