@@ -24,26 +24,14 @@ from schema.layout import (
     hex_ip,
 )
 from schema.request import request_id
+from tests.sample_site import site
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
-SITE: dict[str, Any] = {
-    "tftp_root": "tftp",
-    "backup_root": "backup",
-    "maintenance": {
-        "kernel": "maintenance-boot/vmlinuz",
-        "initrd": "maintenance-boot/initrd.img",
-        "nfs_server": "10.0.2.2",
-        "nfsroot": "/export/testbox-nfsroot",
-        "network": {
-            "mode": "static",
-            "gateway": "10.0.2.2",
-            "netmask": "255.255.255.0",
-            "device": "eth0",
-        },
-    },
-    "defaults": {"disks": ["sda"], "retention": {"keep_last": 2}, "max_attempts": 3},
-}
+SITE: dict[str, Any] = site(  # tests/sample_site.py, with a static network
+    network={"mode": "static", "gateway": "10.0.2.2", "netmask": "255.255.255.0", "device": "eth0"},
+    defaults={"disks": ["sda"], "retention": {"keep_last": 2}, "max_attempts": 3},
+)
 
 
 def desired(*boxes: dict[str, Any], site: dict[str, Any] | None = None) -> DesiredState:

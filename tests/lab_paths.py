@@ -4,18 +4,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schema.layout import PXE_CFG_DIR, hex_ip
+from tests.sample_site import site
 
 # The smallest valid `site:` of a desired state (network by DHCP), for tests that need one.
-MINIMAL_SITE = {
-    "tftp_root": "tftp",
-    "backup_root": "backup",
-    "maintenance": {
-        "kernel": "maintenance-boot/vmlinuz",
-        "initrd": "maintenance-boot/initrd.img",
-        "nfs_server": "10.0.2.2",
-        "nfsroot": "/export/testbox-nfsroot",
-    },
-}
+MINIMAL_SITE = site()  # tests/sample_site.py
 
 
 @dataclass

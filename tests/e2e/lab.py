@@ -13,6 +13,7 @@ from typing import Any
 from schema.layout import RESULTS_DIR
 from tests.e2e.harness import Box
 from tests.lab_paths import LabPaths
+from tests.sample_site import site_yaml
 
 BOX_IP = "10.0.2.15"  # what QEMU's user-network DHCP gives the guest
 BOX_NAME = "tb-e2e-01"
@@ -22,30 +23,35 @@ BOX_NAME = "tb-e2e-01"
 # testboxctl renders for a real lab (nfsroot=10.0.2.2:/export/testbox-nfsroot). Static
 # addressing (the SPEC's example; the e1000 is `ens2` in the guest): the initramfs's DHCP cost
 # ~14 s under TCG.
-DESIRED = """\
-site:
-  tftp_root: tftp
-  backup_root: backup
-  maintenance:
-    kernel: maintenance-boot/vmlinuz
-    initrd: maintenance-boot/initrd.img
-    nfs_server: 10.0.2.2
-    nfsroot: /export/testbox-nfsroot
-    network: {{mode: static, gateway: 10.0.2.2, netmask: 255.255.255.0, device: {device}}}
-    extra_args: ["console=ttyS0,115200"{transport_args}]
-  defaults: {{disks: [vda], retention: {{keep_last: 3}}, max_attempts: {max_attempts}}}
-boxes:
-  - {{name: {name}, ip: {ip}, action: {action}{extra}}}
-"""
 
 
 # Root over NFS, shares over 9p: the shares' NFS mounts (mount.nfs, the kernel's text-based
 # NFSv3 mount) fail against NFS-Ganesha through QEMU's user network with "Protocol not
 # supported", while the root's mount (klibc nfsmount in the initramfs) works.
-TRANSPORT_ARGS = {"nfs": ", testbox.shares=9p", "9p": ", testbox.transport=9p"}
+TRANSPORT_ARGS = {"nfs": ["testbox.shares=9p"], "9p": ["testbox.transport=9p"]}
 # The NIC as the maintenance kernel names it: the BIOS box's e1000, the UEFI box's virtio-net
 # in PCI slot 3 (harness.Box).
 NIC = {"bios": "ens2", "uefi": "ens3"}
+
+
+def desired_text(
+    action: str, *, max_attempts: int, extra: str, transport: str, firmware: str = "bios"
+) -> str:
+    """The lab's desired file: the sample site (tests/sample_site.py) and the one box."""
+    network = {"mode": "static", "gateway": "10.0.2.2", "netmask": "255.255.255.0"}
+    return (
+        site_yaml(
+            network={**network, "device": NIC[firmware]},
+            extra_args=["console=ttyS0,115200", *TRANSPORT_ARGS[transport]],
+            defaults={
+                "disks": ["vda"],
+                "retention": {"keep_last": 3},
+                "max_attempts": max_attempts,
+            },
+        )
+        + "boxes:\n"
+        + f"  - {{name: {BOX_NAME}, ip: {BOX_IP}, action: {action}{extra}}}\n"
+    )
 
 
 @dataclass(kw_only=True)
@@ -62,14 +68,12 @@ class E2ELab(LabPaths):
         if self.firmware != "bios":
             extra += f", firmware: {self.firmware}"
         self.desired.write_text(
-            DESIRED.format(
-                name=BOX_NAME,
-                ip=BOX_IP,
-                action=action,
+            desired_text(
+                action,
                 max_attempts=max_attempts,
                 extra=extra,
-                transport_args=TRANSPORT_ARGS[self.transport],
-                device=NIC[self.firmware],
+                transport=self.transport,
+                firmware=self.firmware,
             )
         )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import LOCAL_DISK_MARKER, Box, make_disk, strip_ansi
-from tests.e2e.lab import BOX_IP, BOX_NAME, DESIRED, TRANSPORT_ARGS, E2ELab
+from tests.e2e.lab import E2ELab, desired_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -84,13 +84,12 @@ def want(lab: E2ELab, vm: RunningBox, action: str, extra: str = "") -> None:
         f"{vm.qmp}], timeout: 20s}}"
     )
     lab.desired.write_text(
-        DESIRED.format(
-            name=BOX_NAME,
-            ip=BOX_IP,
-            action=action,
+        desired_text(
+            action,
             max_attempts=3,
             extra=power + extra,
-            transport_args=TRANSPORT_ARGS[lab.transport],
+            transport=lab.transport,
+            firmware=lab.firmware,
         )
     )
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.runner import testboxctl_command
 from tests.lab_paths import LabPaths
+from tests.sample_site import site_yaml
 from tests.service.lab import service_command
 
 
@@ -41,18 +42,15 @@ class Loop(LabPaths):
 
     def want(self, action: str, *, max_attempts: int = 3, extra: str = "") -> None:
         self.desired.write_text(
-            "site:\n"
-            "  tftp_root: tftp\n"
-            "  backup_root: backup\n"
-            "  maintenance:\n"
-            "    kernel: maintenance-boot/vmlinuz\n"
-            "    initrd: maintenance-boot/initrd.img\n"
-            "    nfs_server: 10.0.2.2\n"
-            "    nfsroot: /export/testbox-nfsroot\n"
-            f"  defaults: {{disks: [sda], retention: {{keep_last: 3}}, "
-            f"max_attempts: {max_attempts}}}\n"
-            "boxes:\n"
-            f"  - {{name: {self.name}, ip: {self.ip}, action: {action}{extra}}}\n"
+            site_yaml(
+                defaults={
+                    "disks": ["sda"],
+                    "retention": {"keep_last": 3},
+                    "max_attempts": max_attempts,
+                }
+            )
+            + "boxes:\n"
+            + f"  - {{name: {self.name}, ip: {self.ip}, action: {action}{extra}}}\n"
         )
 
     def ctl(self, *args: str) -> Done:

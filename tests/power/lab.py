@@ -7,18 +7,9 @@ from typing import Any
 
 from schema.layout import POWER_FILE, PXE_CFG_DIR, hex_ip
 from tests.cli.runner import CliResult, run_cli
+from tests.sample_site import site_yaml
 
-SITE = """site:
-  tftp_root: tftp
-  backup_root: backup
-  maintenance:
-    kernel: maintenance-boot/vmlinuz
-    initrd: maintenance-boot/initrd.img
-    nfs_server: 10.0.2.2
-    nfsroot: /export/testbox-nfsroot
-  defaults: {disks: [sda], max_attempts: 3}
-boxes:
-"""
+SITE = site_yaml(defaults={"disks": ["sda"], "max_attempts": 3}) + "boxes:\n"
 
 CREDENTIALS = {
     "TESTBOX_CREDENTIALS_LAB_BMC_USERNAME": "tbadmin",

@@ -13,17 +13,9 @@ from controller.desired.yaml_lines import load_yaml
 from controller.errors import DesiredStateError
 from schema.desired import Box
 from schema.types import ACTIONS
+from tests.sample_site import site_yaml
 
-SITE = """\
-site:
-  tftp_root: shares/tftp
-  backup_root: /srv/backup
-  maintenance:
-    kernel: maintenance-boot/vmlinuz
-    initrd: maintenance-boot/initrd.img
-    nfs_server: 10.0.2.2
-    nfsroot: /export/testbox-nfsroot
-"""
+SITE = site_yaml(tftp_root="shares/tftp", backup_root="/srv/backup")
 
 
 def write(path: Path, text: str) -> Path:

@@ -7,13 +7,9 @@ import pytest
 from controller.desired.load import LoadedDesired, load_desired
 from controller.errors import ControllerError
 from controller.io.shares import resolve_shares
+from tests.sample_site import site_yaml
 
-SITE = """\
-site:
-  tftp_root: tftp
-  backup_root: ../backup
-  maintenance: {kernel: k, initrd: i, nfs_server: 10.0.0.1, nfsroot: /x}
-"""
+SITE = site_yaml(tftp_root="tftp", backup_root="../backup")
 
 
 @pytest.fixture

@@ -7,19 +7,21 @@ import pytest
 from controller.desired.load import load_desired
 from controller.errors import ControllerError, DesiredStateError
 from controller.io.power.credentials import CredentialSource, env_prefix, require_credentials
+from tests.sample_site import SITE_LINES, site_yaml
 
-HEAD = """site:
-  tftp_root: tftp
-  backup_root: backup
-  maintenance: {kernel: k/vmlinuz, initrd: k/initrd.img, nfs_server: 10.0.2.2, nfsroot: /nfs}
-  defaults: {disks: [sda], schedule: {backup_every: %s}}
-boxes:
-"""
+# The sample site with a default schedule; its `defaults:` line follows the plain block, then
+# `boxes:`, then one line per box.
+DEFAULTS_LINE = SITE_LINES + 1
+
+
+def box_line(index: int) -> int:
+    return SITE_LINES + 3 + index
 
 
 def problems(tmp_path: Path, every: str, *boxes: str) -> list[str]:
     path = tmp_path / "desired.yaml"
-    path.write_text(HEAD % every + "".join(f"  - {b}\n" for b in boxes))
+    head = site_yaml(defaults={"disks": ["sda"], "schedule": {"backup_every": every}})
+    path.write_text(head + "boxes:\n" + "".join(f"  - {b}\n" for b in boxes))
     with pytest.raises(DesiredStateError) as caught:
         load_desired(path)
     return caught.value.problems
@@ -36,11 +38,11 @@ def test_bad_duration_and_window_name_file_and_line(tmp_path: Path) -> None:
     )
     where = str(tmp_path / "desired.yaml")
     assert found == [
-        f"{where}:5: site.defaults.schedule.backup_every: '7x' is not a duration: "
+        f"{where}:{DEFAULTS_LINE}: site.defaults.schedule.backup_every: '7x' is not a duration: "
         "<integer><unit> with unit s, m, h, d or w (e.g. 30m, 7d)",
-        f"{where}:8: boxes[1].schedule.window: '01:00-25:00' is not a window: \"HH:MM-HH:MM\" "
-        'in UTC (e.g. "01:00-05:00")',
-        f"{where}:9: boxes[2].power.retry_after: 'soon' is not a duration: "
+        f"{where}:{box_line(1)}: boxes[1].schedule.window: '01:00-25:00' is not a window: "
+        '"HH:MM-HH:MM" in UTC (e.g. "01:00-05:00")',
+        f"{where}:{box_line(2)}: boxes[2].power.retry_after: 'soon' is not a duration: "
         "<integer><unit> with unit s, m, h, d or w (e.g. 30m, 7d)",
     ]
 
@@ -61,7 +63,7 @@ def test_bad_duration_and_window_name_file_and_line(tmp_path: Path) -> None:
 )
 def test_bad_power_configs(tmp_path: Path, power: str, expected: str) -> None:
     (found,) = problems(tmp_path, "7d", "{name: tb1, ip: 10.0.2.15, power: " + power + "}")
-    assert ":7: boxes[0].power" in found and expected in found, found
+    assert f":{box_line(0)}: boxes[0].power" in found and expected in found, found
 
 
 def test_a_box_name_with_a_semicolon_is_rejected_before_any_command_could_see_it(
