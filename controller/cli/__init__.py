@@ -9,6 +9,7 @@ message and exit 1, not click's usual 2: exit 2 means "changes found" for `recon
 and a script must never read a typo as "the lab needs reconciling".
 """
 
+import functools
 import importlib
 import sys
 from collections.abc import Sequence
@@ -42,7 +43,14 @@ def _click_exception_modules() -> list[ModuleType]:
     return found
 
 
+@functools.cache
 def _classes(attribute: str, *extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The classes named `attribute` in every click (plus `extra`), looked up on first use.
+
+    Only `run`'s except clauses call this, and Python evaluates an except clause only when an
+    exception reaches it: a command that succeeds never imports the `click` package (~10 ms of
+    start-up; docs/architecture.md, "Start-up").
+    """
     classes: list[type[BaseException]] = list(extra)
     for module in _click_exception_modules():
         cls = getattr(module, attribute, None)
@@ -51,9 +59,16 @@ def _classes(attribute: str, *extra: type[BaseException]) -> tuple[type[BaseExce
     return tuple(classes)
 
 
-_USAGE_ERRORS = _classes("ClickException")
-_EXITS = _classes("Exit", typer.Exit)
-_ABORTS = _classes("Abort", typer.Abort)
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    return _classes("ClickException")
+
+
+def _exits() -> tuple[type[BaseException], ...]:
+    return _classes("Exit", typer.Exit)
+
+
+def _aborts() -> tuple[type[BaseException], ...]:
+    return _classes("Abort", typer.Abort)
 
 
 def _exit_code(exc: BaseException) -> int:
@@ -83,13 +98,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         for line in exc.message.splitlines() or [""]:
             console_err.print(f"testboxctl: error: {line}", markup=False, highlight=False)
         return exc.exit_code
-    except _EXITS as exc:
+    except _exits() as exc:
         return _exit_code(exc)
-    except _USAGE_ERRORS as exc:
+    except _usage_errors() as exc:
         # Usage line, "Try ... --help", then the error: click's own wording, on stderr.
         exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE
-    except _ABORTS:
+    except _aborts():
         console_err.print("testboxctl: aborted")
         return 1
     except KeyboardInterrupt:

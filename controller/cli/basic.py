@@ -24,7 +24,6 @@ from controller.tools.lab import (
     SYSLINUX_EFI_FILE,
     create_lab,
 )
-from controller.tools.pxe_conf import pxe_conf
 from schema.desired import DesiredState
 
 
@@ -126,6 +125,9 @@ def pxe_conf_command(  # noqa: PLR0917  (typer maps parameters to options)
     A one-box override through the planner: it lasts until its request is done, then the
     desired file rules the box again.
     """
+    # Imported here: only this command needs the one-box override (start-up cost).
+    from controller.tools.pxe_conf import pxe_conf
+
     loaded = load_desired(file)
     shares = resolve_shares(loaded, tftp_root, backup_root)
     report = pxe_conf(

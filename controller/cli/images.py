@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from controller.cli.app import app, console, print_table, warn
 from controller.cli.options import (
@@ -30,9 +29,7 @@ from controller.io.observe import check_backup_marker
 from controller.io.shares import BACKUP_ROOT_ENV
 from onbox.errors import IntegrityError
 from onbox.imaging.gc import DEFAULT_GRACE, collect_garbage
-from onbox.imaging.legacy import import_legacy
 from onbox.imaging.progress import Progress, TerminalProgress, human_bytes
-from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore, open_store
 from schema.image import ImageInfo
 from schema.types import is_ipv4
@@ -99,6 +96,8 @@ def images(
     if not listed:
         console.print("no images")
         return
+    from rich.table import Table  # only a listing prints a table (start-up cost)
+
     table = Table(title=f"{len(listed)} image(s)")
     for column in ("box", "image", "kind", "created (UTC)", "disks", "stored"):
         table.add_column(column, no_wrap=column != "disks")
@@ -130,6 +129,10 @@ def verify(
     backup_root: BackupRootOpt = None,
 ) -> None:
     """Check every chunk of the image(s): present and hashing to its name. Exit 1 if not."""
+    # Imported here: verify pulls in the codec (zstandard) and the chunk pipeline, start-up
+    # cost that every other command would pay (docs/architecture.md, "Start-up").
+    from onbox.imaging.verify import verify_images
+
     _root, store = _store(file, backup_root)
     box_ip: str | None = None
     image_id: str | None = None
@@ -217,6 +220,9 @@ def import_legacy_command(
     lock_timeout: LockTimeoutOpt = LOCK_TIMEOUT,
 ) -> None:
     """Move a box's legacy gz image into the store (the gz is renamed to *.imported)."""
+    # Imported here: the legacy import pulls in the whole backup engine (start-up cost).
+    from onbox.imaging.legacy import import_legacy
+
     root, store = _store(file, backup_root)
     ip = _box(box)
     assert ip is not None

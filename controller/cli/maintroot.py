@@ -11,11 +11,6 @@ from typing import Annotated
 import typer
 
 from controller.cli.app import app, console, console_err
-from controller.tools.maintroot.build import (
-    BuildSettings,
-    build_maintenance_root,
-    project_dir_of_this_checkout,
-)
 
 DEFAULT_CACHE = Path("/var/cache/testboxctl")
 
@@ -49,6 +44,14 @@ def build_maintenance_root_cmd(  # noqa: PLR0917  (typer maps parameters to opti
     ] = None,
 ) -> None:
     """Build the maintenance root with debootstrap and publish its kernel and initrd."""
+    # Imported here, not at the top: the builder (and what it imports) is ~50 ms of start-up
+    # that every other command would pay (docs/architecture.md, "Start-up").
+    from controller.tools.maintroot.build import (
+        BuildSettings,
+        build_maintenance_root,
+        project_dir_of_this_checkout,
+    )
+
     started = time.monotonic()
     settings = BuildSettings(
         out=out.resolve(),

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import rich.box
 import typer
 from pydantic import ValidationError
-from rich.table import Table
+from rich.console import RenderableType
 
 from controller.cli.app import app, console, console_err, print_table, warn
 from controller.cli.options import (
@@ -26,11 +25,9 @@ from controller.cli.options import (
     LockTimeoutOpt,
     TftpRootOpt,
 )
-from controller.core.render_markdown import render_plan_markdown
 from controller.core.render_plan import plan_json, render_plan_text
 from controller.core.savedplan import check_plan_roots
 from controller.core.status import StatusReport, box_states
-from controller.core.status_view import page_view, render_prometheus
 from controller.core.store_totals import store_totals
 from controller.desired.load import load_desired
 from controller.desired.revision import REVISION_ENV, resolve_revision
@@ -43,7 +40,6 @@ from controller.io.power.credentials import CredentialSource
 from controller.io.power.run import needed_credentials
 from controller.io.shares import resolve_shares
 from controller.io.store_usage import store_usage
-from controller.tools.status_page import write_status_page
 from onbox.atomic import atomic_write_text
 from schema.plan import PLAN_FORMAT_VERSION, Plan
 
@@ -87,6 +83,9 @@ def _say(text: str) -> None:
 
 def _show(plan: Plan, as_json: bool, markdown: bool = False) -> None:
     if markdown:
+        # Imported here, like the status page below: only --markdown needs it (start-up cost).
+        from controller.core.render_markdown import render_plan_markdown
+
         _say(render_plan_markdown(plan))
     else:
         _say(plan_json(plan) if as_json else render_plan_text(plan))
@@ -244,7 +243,11 @@ def apply_command(  # noqa: PLR0917  (typer maps parameters to options)
     )
 
 
-def _status_table(report: StatusReport) -> Table:
+def _status_table(report: StatusReport) -> RenderableType:
+    # Imported here: only `status` prints a table (start-up cost; docs/architecture.md).
+    import rich.box
+    from rich.table import Table
+
     table = Table(
         title=f"testboxctl status ({report.observed_at:%Y-%m-%d %H:%M:%SZ})",
         box=rich.box.SIMPLE_HEAD,
@@ -306,6 +309,11 @@ def status(  # noqa: PLR0917  (typer maps parameters to options)
     observed = observe(shares)
     report = box_states(loaded.state, observed)
     if html is not None or prometheus:
+        # Imported here: the page's jinja2 templates are ~30 ms of start-up that reconcile and
+        # every other command would pay (docs/architecture.md, "Start-up").
+        from controller.core.status_view import page_view, render_prometheus
+        from controller.tools.status_page import write_status_page
+
         stored, chunks = store_usage(shares.backup)
         images = [i for box in observed.boxes.values() for i in box.images]
         totals = store_totals(images, stored, chunks)
