@@ -69,24 +69,24 @@ class Lab:
     def outside_unchanged(self) -> None:
         assert snapshot(self.outside) == self.before
 
-    def link(self, rel: str, to: Path) -> Path:
+    def _clear(self, rel: str) -> Path:
+        """Make room at `rel` for a hostile entry (a directory there is kept aside, not lost)."""
         path = self.share / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir() and not path.is_symlink():
             os.rename(path, path.with_name(path.name + ".real"))
         elif path.exists() or path.is_symlink():
             path.unlink()
+        return path
+
+    def link(self, rel: str, to: Path) -> Path:
+        path = self._clear(rel)
         path.symlink_to(to)
         os.utime(path, (OLD, OLD), follow_symlinks=False)
         return path
 
     def fifo(self, rel: str) -> Path:
-        path = self.share / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir() and not path.is_symlink():
-            os.rename(path, path.with_name(path.name + ".real"))
-        elif path.exists() or path.is_symlink():
-            path.unlink()
+        path = self._clear(rel)
         os.mkfifo(path)
         return path
 
