@@ -62,9 +62,18 @@ class E2ELab(LabPaths):
     transport: str = "nfs"
     firmware: str = "bios"
 
-    def want(self, action: str, *, max_attempts: int = 3, request: str | None = None) -> None:
-        """The operator edits the desired file."""
+    def want(
+        self,
+        action: str,
+        *,
+        max_attempts: int = 3,
+        request: str | None = None,
+        free_space: str | None = None,
+    ) -> None:
+        """The operator edits the desired file (`free_space`: the box's policy, if given)."""
         extra = f", request: {request!r}" if request else ""
+        if free_space is not None:
+            extra += f", free_space: {free_space}"
         if self.firmware != "bios":
             extra += f", firmware: {self.firmware}"
         self.desired.write_text(
