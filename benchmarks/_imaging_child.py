@@ -1,7 +1,7 @@
 """One backup or restore in a process of its own, so the benchmark can read its peak RSS.
 
     python -m benchmarks._imaging_child backup ROOT DISK [--level N] [--chunk-size B] [--workers N]
-    python -m benchmarks._imaging_child restore ROOT DISK [--image ID] [--no-precheck]
+    python -m benchmarks._imaging_child restore ROOT DISK [--image ID] [--no-precheck] [--ip IP]
 
 Prints one JSON object: seconds spent in the engine (imports excluded), the report's figures
 and `maxrss_kib`: this process's peak resident memory, VmHWM from /proc/self/status. (Not
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--image", default="latest")
     parser.add_argument("--no-precheck", action="store_true")
     parser.add_argument("--no-verify-dedup", action="store_true")
+    parser.add_argument("--ip", default=IP, help="the box whose images to back up or restore")
     args = parser.parse_args()
     store = open_store(args.root)
     t0 = time.perf_counter()
@@ -47,7 +48,7 @@ def main() -> None:
         extra = {} if args.level is None else {"level": args.level}
         report = backup_disks(
             store,
-            IP,
+            args.ip,
             {"sda": args.disk},
             chunk_size=args.chunk_size,
             workers=args.workers,
@@ -58,7 +59,7 @@ def main() -> None:
     else:
         restored = restore_image(
             store,
-            IP,
+            args.ip,
             args.image,
             {"sda": args.disk},
             precheck=not args.no_precheck,

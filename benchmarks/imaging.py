@@ -17,6 +17,12 @@ rounds (--repeat rounds, fresh output each time) and the fastest run of each ste
 `--quick` skips the level sweep and the 4x memory run. Engine times exclude interpreter start
 (reported separately as wall time).
 
+Then a box's view (benchmarks/_imaging_cold.py; root): the store on a filesystem of its own,
+remounted before every restore (NOT in the page cache), bytes read from it counted by its
+loop device, restores against `gunzip -c | dd` and `zstd -dc | dd`, and the whole
+`testbox-maintenance` run timed for backup and restore. `--cold off` leaves it out,
+`--cold only` runs nothing else.
+
 Then `free_space: skip` against raw on real ext4 and NTFS disks of --size-gib
 (benchmarks/_imaging_freespace.py; root, partclone, e2fsprogs, ntfs-3g); `--free-space off`
 leaves it out, `--free-space only` runs nothing else.
@@ -27,51 +33,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks._imaging_disk import change_chunks, make_disk
+from benchmarks._steps import Step, child, fresh_target, mbps, sh, store_bytes
+from benchmarks._steps import interleaved as _interleaved
 from onbox.imaging.codec import DEFAULT_LEVEL
 
 GIB = 1024**3
 CHUNK = 4 * 1024 * 1024
-
-
-def sh(command: str) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
-    return time.perf_counter() - t0
-
-
-def child(*args: str) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks._imaging_child", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
-    result["wall"] = time.perf_counter() - t0
-    return result
-
-
-def store_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in (root / "store" / "chunks").rglob("*.zst"))
-
-
-def mbps(size: int, seconds: float) -> float:
-    return size / seconds / 1e6
-
-
-def fresh_target(path: Path, size: int) -> Path:
-    with open(path, "wb") as f:
-        f.truncate(size)
-    return path
 
 
 # The machine is shared with other work: the timed steps that are compared with each other
@@ -80,15 +53,9 @@ def fresh_target(path: Path, size: int) -> Path:
 DEFAULT_REPEAT = 2
 REPEAT = DEFAULT_REPEAT
 
-Step = Callable[[], dict[str, Any]]
-
 
 def interleaved(steps: dict[str, Step]) -> dict[str, dict[str, Any]]:
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in steps}
-    for _round in range(REPEAT):
-        for name, step in steps.items():
-            runs[name].append(step())
-    return {name: min(rs, key=lambda res: float(res["seconds"])) for name, rs in runs.items()}
+    return _interleaved(steps, REPEAT)
 
 
 def shell_step(command: str, output: Path) -> Step:
@@ -296,6 +263,23 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cold_only(size: int, directory: Path, json_path: Path | None) -> str:
+    """`--cold only`: a synthetic disk and the cold-store part, nothing else."""
+    from benchmarks._imaging_cold import report_cold, run_cold
+
+    work = Path(tempfile.mkdtemp(prefix="imaging-bench-", dir=directory))
+    try:
+        disk = work / "disk.img"
+        make_disk(disk, size)
+        sh(f"cat {disk} > /dev/null")  # the box's disk is warm, as in the rest of the run
+        r = run_cold(size, disk, work, REPEAT)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if json_path:
+        json_path.write_text(json.dumps({"cold": r}, indent=1))
+    return report_cold(r, size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gib", type=float, default=1.0)
@@ -311,11 +295,20 @@ def main() -> None:
         help="also restore onto files here (a target faster than --dir's filesystem); '' = skip",
     )
     parser.add_argument("--free-space", choices=["on", "off", "only"], default="on")
+    parser.add_argument(
+        "--cold",
+        choices=["on", "off", "only"],
+        default="on",
+        help="the cold-store and whole-service part (benchmarks/_imaging_cold.py; root)",
+    )
     args = parser.parse_args()
     global REPEAT  # noqa: PLW0603  (one knob for every timed step)
     REPEAT = max(1, args.repeat)
     size = int(args.size_gib * GIB) // CHUNK * CHUNK
     free_space: dict[str, Any] | None = None
+    if args.cold == "only":
+        print(cold_only(size, args.dir, args.json))
+        return
     if args.free_space != "off":
         from benchmarks._imaging_freespace import report_free_space, run_free_space
 
@@ -330,9 +323,17 @@ def main() -> None:
         levels = [int(x) for x in args.levels.split(",") if x]
         tmpfs = args.tmpfs if str(args.tmpfs) not in ("", ".") and args.tmpfs.is_dir() else None
         r = run(size, work, args.quick, levels, tmpfs)
+        if args.cold == "on":
+            from benchmarks._imaging_cold import run_cold
+
+            r["cold"] = run_cold(size, work / "disk.img", work, REPEAT)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(report(r))
+    if "cold" in r:
+        from benchmarks._imaging_cold import report_cold
+
+        print(report_cold(r["cold"], size))
     if free_space is not None:
         from benchmarks._imaging_freespace import report_free_space
 

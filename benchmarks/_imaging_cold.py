@@ -1,0 +1,232 @@
+"""A box's view, for benchmarks.imaging: the store NOT in the page cache, bytes read from the
+share counted outside the engine, and the whole `testbox-maintenance` run timed (issue 12.3).
+
+The backup share is a filesystem of its own: ext4 in a file under --dir, on a loop device with
+direct I/O, unmounted and mounted again before every timed restore. Unmounting drops that
+filesystem's page cache, and direct I/O keeps the backing file out of the host's, so each
+restore reads from the disk below: a cold store, as on a box whose NFS server did not just serve
+the same image. The loop device's own counter (`/sys/block/loopN/stat`, sectors read) is what
+crossed from the share into this machine, measured outside the engine and its process.
+
+The baselines live on the same share, under the same rules: `dd | gzip` and `zstd -3 -T0`
+write their output there, `gunzip -c | dd` and `zstd -dc | dd` read it back cold. The disk (a
+box's local disk) is warm for everyone, as in the rest of the benchmark.
+
+Two engines are timed: the engine alone (benchmarks._imaging_child, interpreter start-up
+excluded), and the real `testbox-maintenance` entry point armed by the controller's own
+renderers (tests/service/lab.py): start-up, the request checks, info collection, logs, the
+result record and the config's removal all count, as on a box. Only the reboot is left out.
+Root only (losetup, mount); without it this part reports why it was skipped.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._steps import Step, child, fresh_target, interleaved, mbps, sh, store_bytes
+from tests.service.lab import BoxLab
+
+SECTOR = 512
+DD = "bs=256K status=none iflag=fullblock"
+
+
+class ColdShare:
+    """ext4 on a direct-I/O loop device, mounted at `mount`; `cool()` empties its cache."""
+
+    def __init__(self, image: Path, size: int, mount: Path) -> None:
+        self.image, self.mount = image, mount
+        with open(image, "wb") as f:
+            f.truncate(size)
+        # Eager inode-table and journal init: no background writes during the timings.
+        sh(f"mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 {image}")
+        self.device = subprocess.run(
+            ["losetup", "--direct-io=on", "--find", "--show", str(image)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        mount.mkdir()
+        self._mount()
+
+    def _mount(self) -> None:
+        subprocess.run(["mount", "-t", "ext4", self.device, str(self.mount)], check=True)
+
+    def cool(self) -> None:
+        """Unmount and mount again: nothing of the share is left in memory."""
+        subprocess.run(["umount", str(self.mount)], check=True)
+        self._mount()
+
+    def sectors_read(self) -> int:
+        stat = Path(f"/sys/block/{Path(self.device).name}/stat").read_text().split()
+        return int(stat[2])
+
+    def close(self) -> None:
+        subprocess.run(["umount", str(self.mount)], check=False)
+        subprocess.run(["losetup", "-d", self.device], check=False)
+        self.image.unlink(missing_ok=True)
+
+
+def cold_step(share: ColdShare, prepare: Any, run: Any) -> Step:
+    """cool the share, `prepare()`, then time `run()` and count what it read from the share."""
+
+    def step() -> dict[str, Any]:
+        prepare()
+        share.cool()
+        before = share.sectors_read()
+        t0 = time.perf_counter()
+        out: dict[str, Any] = run() or {}
+        seconds = time.perf_counter() - t0
+        out.setdefault("seconds", seconds)
+        out["wall"] = seconds
+        out["share_bytes_read"] = (share.sectors_read() - before) * SECTOR
+        return out
+
+    return step
+
+
+def _service_restore(share: ColdShare, fresh: Any, arm: Any, service: Any, target: Path) -> Step:
+    """A cold step whose preparation also arms the box (the controller's part, untimed)."""
+    cmdline: list[str] = []
+
+    def prepare() -> None:
+        fresh()
+        cmdline[:] = [arm("restore")]
+
+    return cold_step(share, prepare, lambda: service(cmdline[0], target))
+
+
+def run_cold(size: int, disk: Path, work: Path, repeat: int) -> dict[str, Any]:
+    """The figures of this part; {'skipped': why} where it cannot run."""
+    missing = [tool for tool in ("losetup", "mount", "mkfs.ext4") if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("root")
+    if missing:
+        return {"skipped": "needs " + ", ".join(missing)}
+    share = ColdShare(work / "share.ext4", 3 * size + (256 << 20), work / "share")
+    try:
+        return _measure(size, disk, work, share, repeat)
+    finally:
+        share.close()
+
+
+def _measure(size: int, disk: Path, work: Path, share: ColdShare, repeat: int) -> dict[str, Any]:
+    lab = BoxLab(share.mount).make_shares()
+    rounds = iter(range(1_000_000))  # a new request token for every service run
+    gz, zst = share.mount / "disk.gz", share.mount / "disk.zst"
+    target = work / "cold-target.img"
+
+    def arm(action: str) -> str:
+        """The controller's part (outside the timings): the box's config and request files."""
+        return lab.arm(lab.request(action, disks=["sda"], token=f"{action[0]}{next(rounds)}"))
+
+    def service(cmdline: str, on: Path) -> dict[str, Any]:
+        done = lab.run(cmdline, disks={"sda": on}, timeout=1800)
+        if done.code != 0:
+            raise RuntimeError(f"testbox-maintenance failed ({done.code}): {done.stderr[-500:]}")
+        return {}
+
+    def fresh_share() -> None:
+        shutil.rmtree(lab.backup / "store", ignore_errors=True)
+        shutil.rmtree(lab.box_dir, ignore_errors=True)
+
+    def timed(command: str, before: Any = None) -> Step:
+        def step() -> dict[str, Any]:
+            if before:
+                before()
+            return {"seconds": sh(command)}
+
+        return step
+
+    # Backups: the share is written, the disk read warm; each round into an empty store.
+    def service_backup() -> dict[str, Any]:
+        fresh_share()
+        cmdline = arm("backup")
+        t0 = time.perf_counter()
+        service(cmdline, disk)
+        return {"seconds": time.perf_counter() - t0}
+
+    backups = interleaved(
+        {
+            "ddgzip": timed(f"dd if={disk} bs=256K status=none | gzip -c > {gz}"),
+            "zstd3": timed(f"zstd -q -f -3 -T0 -c {disk} > {zst}"),
+            "service": service_backup,
+        },
+        repeat,
+    )
+    r: dict[str, Any] = {
+        "backup": backups,
+        "stored_bytes": store_bytes(lab.backup),
+        "gzip_bytes": gz.stat().st_size,
+        "zstd3_bytes": zst.stat().st_size,
+    }
+
+    # Restores: every one from a cold share onto a fresh file on --dir's filesystem (ext4).
+    def fresh() -> None:
+        fresh_target(target, size)
+
+    def shell(command: str) -> Any:
+        return lambda: {"seconds": sh(command)}
+
+    restores = interleaved(
+        {
+            "gunzipdd": cold_step(share, fresh, shell(f"gunzip -c {gz} | dd of={target} {DD}")),
+            "gunzipdd_fsync": cold_step(
+                share, fresh, shell(f"gunzip -c {gz} | dd of={target} {DD} conv=fsync")
+            ),
+            "zstddd": cold_step(share, fresh, shell(f"zstd -q -dc {zst} | dd of={target} {DD}")),
+            "zstddd_fsync": cold_step(
+                share, fresh, shell(f"zstd -q -dc {zst} | dd of={target} {DD} conv=fsync")
+            ),
+            "engine": cold_step(
+                share,
+                fresh,
+                lambda: child("restore", str(lab.backup), str(target), "--ip", lab.ip),
+            ),
+            "service": _service_restore(share, fresh, arm, service, target),
+        },
+        repeat,
+    )
+    subprocess.run(["cmp", "-s", str(disk), str(target)], check=True)  # byte-identical
+    target.unlink()
+    r["restore"] = restores
+    r["dir"] = str(work)
+    return r
+
+
+def report_cold(r: dict[str, Any], size: int) -> str:
+    if "skipped" in r:
+        return f"cold store and whole-service runs: skipped ({r['skipped']})"
+    b, rs = r["backup"], r["restore"]
+
+    def speed(step: dict[str, Any]) -> float:
+        return mbps(size, float(step["seconds"]))
+
+    gzip, zstd, svc = speed(b["ddgzip"]), speed(b["zstd3"]), speed(b["service"])
+    stored = r["stored_bytes"]
+    lines = [
+        "cold store (ext4 on a direct-I/O loop device, remounted before each restore), "
+        f"targets in {r['dir']}:",
+        f"  backup, whole testbox-maintenance run {svc:8.1f} MB/s = {svc / gzip:.1f}x dd|gzip "
+        f"(target >= 10x), {svc / zstd:.2f}x zstd -3 -T0; stored {stored / 1e6:.1f} MB, "
+        f"zstd -3 {r['zstd3_bytes'] / 1e6:.1f} MB, gzip {r['gzip_bytes'] / 1e6:.1f} MB",
+    ]
+    gunzip, gunzip_fsync = speed(rs["gunzipdd"]), speed(rs["gunzipdd_fsync"])
+    zstddd, zstddd_fsync = speed(rs["zstddd"]), speed(rs["zstddd_fsync"])
+    lines += [
+        f"  gunzip -c | dd         {gunzip:8.1f} MB/s   (conv=fsync {gunzip_fsync:.1f} MB/s), "
+        f"read from the share {rs['gunzipdd']['share_bytes_read'] / 1e6:.1f} MB",
+        f"  zstd -dc | dd          {zstddd:8.1f} MB/s   (conv=fsync {zstddd_fsync:.1f} MB/s), "
+        f"read from the share {rs['zstddd']['share_bytes_read'] / 1e6:.1f} MB",
+    ]
+    for name, label in (("engine", "restore, engine"), ("service", "restore, whole run")):
+        ours = speed(rs[name])
+        read = rs[name]["share_bytes_read"]
+        lines.append(
+            f"  {label:<22} {ours:8.1f} MB/s   = {ours / gunzip:.1f}x gunzip|dd (target >= 6x), "
+            f"{ours / zstddd:.2f}x zstd -dc|dd (target >= 0.8x); read from the share "
+            f"{read / 1e6:.1f} MB = {read / stored:.3f}x stored (target <= 1.05x)"
+        )
+    return "\n".join(lines)
