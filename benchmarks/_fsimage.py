@@ -3,9 +3,10 @@
 A disk is filled with garbage first (what a box's deleted builds leave behind), then gets a
 partition table (sfdisk) and filesystems made without discarding, then files; some files are
 deleted again, so their blocks hold data the filesystem no longer uses. Files are written
-without mounting (debugfs for ext4, mtools for FAT, ntfs-3g's FUSE mount for NTFS), so this
-runs as a normal user where FUSE is not needed, and the expected content of every surviving
-file is returned for the round-trip checks.
+without mounting where a tool allows it (debugfs for ext4, mtools for FAT, ntfs-3g's FUSE
+mount for NTFS), so those run as a normal user where FUSE is not needed; XFS and btrfs have no
+such tool and are loop-mounted (root). The expected content of every surviving file is
+returned for the round-trip checks.
 """
 
 import os
@@ -22,7 +23,7 @@ SECTOR = 512
 
 @dataclass(frozen=True)
 class PartSpec:
-    """One partition: `fs` is ext4, vfat, ntfs or garbage (an unknown filesystem)."""
+    """One partition: `fs` is ext4, vfat, ntfs, xfs, btrfs or garbage (an unknown filesystem)."""
 
     fs: str
     size: int
@@ -51,6 +52,10 @@ def tools_missing(*fs: str) -> list[str]:
         need |= {"mkfs.vfat", "mcopy", "mdel", "fsck.vfat"}
     if "ntfs" in fs:
         need |= {"mkntfs", "ntfs-3g", "ntfsfix"}
+    if "xfs" in fs:
+        need |= {"mkfs.xfs", "xfs_repair", "xfs_logprint", "partclone.xfs", "mount"}
+    if "btrfs" in fs:
+        need |= {"mkfs.btrfs", "btrfs", "partclone.btrfs", "mount"}
     path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     return sorted(t for t in need if shutil.which(t, path=path) is None)
 
@@ -139,6 +144,22 @@ def _fill(p: PartSpec, part: Path, tmp: Path, rng: random.Random) -> dict[str, b
                 (mnt / n).unlink()
         finally:
             run("umount", str(mnt))
+    elif p.fs in ("xfs", "btrfs"):
+        # -K: no discard, so the garbage under the filesystem stays (as on a used disk).
+        run(f"mkfs.{p.fs}", "-q", "-f", "-K", str(part))
+        mnt = tmp / "mnt"
+        mnt.mkdir(exist_ok=True)
+        run("mount", "-o", "loop", str(part), str(mnt))
+        try:
+            for n in files:
+                shutil.copyfile(host / n, mnt / n)
+            # On disk before they are deleted, as on a box (else delayed allocation may never
+            # write them, and the garbage below is all that the deleted files leave).
+            run("sync", "-f", str(mnt))
+            for n in doomed:
+                (mnt / n).unlink()
+        finally:
+            run("umount", str(mnt))
     else:
         raise ValueError(f"unknown filesystem {p.fs!r}")
     shutil.rmtree(host)
@@ -195,8 +216,46 @@ def check_partition(
                     shutil.copyfile(mnt / n, out / n)
             finally:
                 run("umount", str(mnt))
+        elif fs in ("xfs", "btrfs"):
+            problems += _check_mounted_fs(fs, part, Path(tmp), files, out)
         for n, data in files.items():
             got = (out / n).read_bytes() if (out / n).exists() else None
             if got != data:
                 problems.append(f"{fs} file {n}: {'missing' if got is None else 'differs'}")
+    return problems
+
+
+def _check_mounted_fs(
+    fs: str, part: Path, tmp: Path, files: dict[str, bytes], out: Path
+) -> list[str]:
+    """XFS / btrfs: the read-only check, then the files copied out of a read-only mount; for
+    btrfs also a read-only scrub, which checks every copy of every block against its checksum
+    (so a second metadata copy restored as garbage is found, which `btrfs check` misses)."""
+    problems: list[str] = []
+    check = ["xfs_repair", "-n", str(part)] if fs == "xfs" else ["btrfs", "check", "--readonly"]
+    if fs == "btrfs":
+        check.append(str(part))
+    done = subprocess.run(check, check=False, capture_output=True, timeout=600)
+    if done.returncode != 0:
+        text = (done.stdout + done.stderr).decode(errors="replace")
+        problems.append(f"{' '.join(check[:-1])}: {done.returncode}: {text[-400:]}")
+    mnt = tmp / "mnt"
+    mnt.mkdir()
+    run("mount", "-o", "loop,ro", str(part), str(mnt))
+    try:
+        if fs == "btrfs":
+            scrub = subprocess.run(
+                ["btrfs", "scrub", "start", "-B", "-r", str(mnt)],
+                check=False,
+                capture_output=True,
+                timeout=600,
+            )
+            report = (scrub.stdout + scrub.stderr).decode(errors="replace")
+            if scrub.returncode != 0 or "no errors found" not in report:
+                problems.append(f"btrfs scrub -r: {scrub.returncode}: {report[-400:]}")
+        for n in files:
+            if (mnt / n).exists():
+                shutil.copyfile(mnt / n, out / n)
+    finally:
+        run("umount", str(mnt))
     return problems
