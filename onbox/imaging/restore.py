@@ -25,6 +25,7 @@ the report's notices say which and why. An image named by id that is damaged is 
 """
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Mapping
@@ -266,11 +267,14 @@ def _restore_disk(
         None for all, the image bytes it holds)."""
         length, offset = manifest.chunk_length(index), index * manifest.chunk_size
         used = manifest.chunk_used(index)  # None: the whole chunk (raw)
+        counted = length if used is None else sum(e - s for s, e in used)
+        if _is_hole(fd, offset, length):
+            return codec.zeros(length), used, counted
         if used is None:
             return os.pread(fd, length, offset), None, length
         # Only the used bytes are the image's; the rest of the target may hold anything and
         # is neither read nor written.
-        return _read_ranges(fd, offset, length, used), used, sum(e - s for s, e in used)
+        return _read_ranges(fd, offset, length, used), used, counted
 
     def write_used(data: bytes, index: int, used: list[tuple[int, int]] | None) -> None:
         offset = index * manifest.chunk_size
@@ -365,6 +369,22 @@ def _restore_disk(
         bytes_skipped=skipped,
         bytes_free=free,
     )
+
+
+def _is_hole(fd: int, offset: int, length: int) -> bool:
+    """Whether [offset, offset + length) of the target is a hole of a sparse file.
+
+    A hole reads as zeros, so it is known without reading it: a restore onto a fresh disk
+    image file (a VM's disk, a new sparse file) then reads nothing of its target. SEEK_DATA
+    finds the next byte that is not a hole, page cache included (what `cp --sparse` relies
+    on); a block device, or a file system that does not know holes, reports every offset as
+    data, and the chunk is read as before.
+    """
+    try:
+        data = os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as exc:
+        return exc.errno == errno.ENXIO  # no data at or after offset; else unsupported
+    return data >= offset + length
 
 
 def _read_ranges(fd: int, offset: int, length: int, used: list[tuple[int, int]]) -> bytes:
