@@ -18,7 +18,9 @@ since the last verify) is in docs/images.md.
 
 An image made with `free_space: skip` names its used ranges: only those are compared and
 written; free chunks are neither fetched nor touched, so whatever the target holds there stays
-(the filesystem does not use those blocks).
+(the filesystem does not use those blocks). On a block device that can discard, the free
+ranges are then discarded (`onbox.imaging.discard`, after the final fsync; never for a raw
+image), and the report's notices say how much.
 
 `latest` is the newest usable image: a damaged one (records that disagree) is skipped, and
 the report's notices say which and why. An image named by id that is damaged is refused.
@@ -35,9 +37,11 @@ from pathlib import Path
 
 from onbox.errors import DamagedImage, ImagingError, IntegrityError, OnboxError, StoreError
 from onbox.imaging import codec
+from onbox.imaging.discard import discard_free_ranges
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.usedmap import complement
 from onbox.imaging.verifyrecord import known_bad, record_bad_chunk
 from onbox.store.base import ImageStore
 from onbox.store.records import DiskManifest
@@ -89,11 +93,13 @@ def restore_image(
     progress: Progress | None = None,
     precheck: bool = True,
     workers: int | None = None,
+    discard: bool = True,
 ) -> RestoreReport:
     """Restore image `image_ref` ("latest", an id, or "legacy") of `box_ip` onto `disks`.
 
     precheck=False skips reading the verify records (the known-bad check); the presence
     check always runs, and the hash of every chunk is checked while writing either way.
+    discard=False leaves the free ranges of a skip image alone even on a block device.
     """
     started = time.monotonic()
     if not disks:
@@ -132,6 +138,8 @@ def restore_image(
             progress=progress,
             precheck=precheck,
             workers=workers,
+            discard=discard,
+            notices=notices,
         )
         return RestoreReport(image.id, box_ip, figures, time.monotonic() - started, notices)
     raise DamagedImage(f"box {box_ip} has no usable image: {'; '.join(notices)}")
@@ -147,6 +155,8 @@ def _restore_chunked(
     progress: Progress | None,
     precheck: bool,
     workers: int | None,
+    discard: bool,
+    notices: list[str],
 ) -> list[DiskFigures]:
     missing = sorted(set(disks) - set(manifests))
     if missing:
@@ -170,12 +180,22 @@ def _restore_chunked(
         workers=workers,
         known=precheck,
     )
-    return [
-        _restore_disk(
-            store, box_ip, image_id, manifests[name], path=path, workers=workers, progress=progress
+    figures = []
+    for name, path in disks.items():
+        disk, note = _restore_disk(
+            store,
+            box_ip,
+            image_id,
+            manifests[name],
+            path=path,
+            workers=workers,
+            progress=progress,
+            discard=discard,
         )
-        for name, path in disks.items()
-    ]
+        figures.append(disk)
+        if note:
+            notices.append(f"{name}: {note}")
+    return figures
 
 
 def _precheck(
@@ -232,7 +252,9 @@ def _restore_disk(
     path: Path,
     workers: int,
     progress: Progress | None,
-) -> DiskFigures:
+    discard: bool,
+) -> tuple[DiskFigures, str]:
+    """Restore one disk; (its figures, the discard outcome for the log or "")."""
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
@@ -341,6 +363,12 @@ def _restore_disk(
                 skipped += s
                 tracker.advance(w + s)
         os.fsync(fd)
+        # Only the ranges the manifest records as free, after the image's bytes are durable.
+        discarded = (
+            discard_free_ranges(fd, complement(manifest.used, manifest.size))
+            if discard and manifest.used is not None
+            else None
+        )
     except _Bad as bad:
         if bad.kind == "corrupt":
             _remember(store, bad.cid, box_ip, bad.message)
@@ -361,7 +389,7 @@ def _restore_disk(
     finally:
         os.close(fd)
     tracker.finish()
-    return DiskFigures(
+    figures = DiskFigures(
         disk=manifest.disk,
         size=manifest.size,
         bytes_read=read,
@@ -369,6 +397,7 @@ def _restore_disk(
         bytes_skipped=skipped,
         bytes_free=free,
     )
+    return figures, discarded.note if discarded is not None else ""
 
 
 def _is_hole(fd: int, offset: int, length: int) -> bool:
