@@ -4,11 +4,8 @@ The controller may use the image store (listing, retention, verify, gc); nothing
 the controller.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-# One source for the version: pyproject.toml, through the installed distribution's metadata
-# (the maintenance root installs the project into its venv, so it has the metadata too).
-try:
-    __version__ = version("testboxctl")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+# The one source of the version: pyproject.toml reads it from here (setuptools' dynamic `attr`,
+# read from this file's text, nothing imported). Not importlib.metadata at run time: finding the
+# installed distribution costs 25-40 ms of every `testbox-maintenance` start, a fixed cost of
+# every maintenance boot (docs/images.md, "A box's view").
+__version__ = "0.1.0"
