@@ -10,6 +10,7 @@ and a script must never read a typo as "the lab needs reconciling".
 """
 
 import functools
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -115,6 +116,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
+    # The tens of thousands of objects the imports made (modules, functions, pydantic's
+    # schemas) live as long as the process; frozen, the collector no longer walks them in
+    # every older-generation collection. Observing a 1,000-box lab allocates enough to
+    # trigger such collections, and they were ~45 ms of a ~0.9 s `reconcile --dry-run`.
+    # Only the console script does this: a process that imports the CLI (the tests) keeps
+    # the collector as it was.
+    gc.freeze()
     sys.exit(run())
 
 

@@ -27,8 +27,13 @@ from onbox.errors import OnboxError, StoreError
 from onbox.shareio import EntryKind, ShareAccessError, ShareMissing
 
 ItemKind = EntryKind
-_PART = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# A valid name: 1 to 8 '/'-separated parts of 1 to 128 characters of [A-Za-z0-9_.:-], no part
+# "." or "..". Two regular expressions over the whole name (one C loop each) instead of a
+# split and a match per part: every load, stat and listing checks its name.
 MAX_DEPTH = 8
+_PART = r"[A-Za-z0-9_.:-]{1,128}"
+_NAME = re.compile(f"{_PART}(?:/{_PART}){{0,{MAX_DEPTH - 1}}}")
+_DOT_PART = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
 class StoreMissing(StoreError):
@@ -52,10 +57,7 @@ def check_name(name: str) -> str:
     """The name if it is a valid store name, else StoreError (the backend never sees it)."""
     if not isinstance(name, str):
         raise StoreError(f"not a store name: {name!r}")
-    parts = name.split("/")
-    if len(parts) > MAX_DEPTH or not all(
-        _PART.fullmatch(p) and p not in (".", "..") for p in parts
-    ):
+    if _NAME.fullmatch(name) is None or _DOT_PART.search(name) is not None:
         raise StoreError(f"not a valid store name: {name!r}")
     return name
 
@@ -75,13 +77,17 @@ class Backend(abc.ABC):
         except StoreMissing:
             return None
 
-    def list(self, prefix: str = "") -> Items:
-        """Direct children of `prefix` ("" = the top), sorted by name; [] when it is missing."""
+    def list(self, prefix: str = "", *, stat: bool = True) -> Items:
+        """Direct children of `prefix` ("" = the top), sorted by name; [] when it is missing.
+
+        stat=False: the kinds only (size and mtime may be 0), for a caller that needs no more;
+        a backend may then answer from the listing itself without a stat per entry.
+        """
         if prefix:
             check_name(prefix)
         with self._errors(prefix):
             try:
-                return self._list(prefix)
+                return self._list(prefix) if stat else self._list_kinds(prefix)
             except (ShareMissing, FileNotFoundError):
                 return []
 
@@ -185,6 +191,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _list(self, prefix: str) -> Items: ...
+
+    def _list_kinds(self, prefix: str) -> Items:
+        return self._list(prefix)  # a backend whose stat is free lists the same either way
 
     @abc.abstractmethod
     def _load(self, name: str, limit: int) -> bytes: ...

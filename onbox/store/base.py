@@ -409,7 +409,6 @@ class ImageStore:
     def read_commit(self, box_ip: str, image_id: str) -> CommitRecord:
         """ImageNotFound when there is no such image, DamagedImage when its record is bad."""
         name = layout.commit(box_ip, image_id)
-        where = self._path(name)
         try:
             data = self.backend.load(name, RECORD_LIMIT)
         except StoreMissing:
@@ -419,13 +418,17 @@ class ImageStore:
         try:
             record = CommitRecord.model_validate_json(data)
         except ValidationError as exc:
+            where = self._path(name)
             raise DamagedImage(f"{where}: not a valid commit record: {_first(exc)}") from None
         if record.id != image_id:
             raise DamagedImage(
-                f"{where}: records image id {record.id!r}, not its directory {image_id!r}"
+                f"{self._path(name)}: records image id {record.id!r}, not its directory "
+                f"{image_id!r}"
             )
         if record.box_ip != box_ip:
-            raise DamagedImage(f"{where}: records box {record.box_ip}, not its box {box_ip}")
+            raise DamagedImage(
+                f"{self._path(name)}: records box {record.box_ip}, not its box {box_ip}"
+            )
         return record
 
     def box_ips(self, problems: list[str] | None = None) -> list[str]:
@@ -462,7 +465,9 @@ class ImageStore:
         if top.kind != "dir":
             _note(problems, f"{box_ip}: {self._path(prefix)} {_KIND_WORDS[top.kind]}")
             return committed, pending
-        for item in self.backend.list(prefix):
+        # Without check_commit (scan) no mtime is used (the pending images it returns are
+        # dropped), so the listing needs only the kinds: no lstat per image directory.
+        for item in self.backend.list(prefix, stat=check_commit):
             if item.name.startswith(DELETING) and item.kind == "dir":
                 pending.append(PendingImage(box_ip, item.name, item.mtime))
                 continue

@@ -107,7 +107,15 @@ class FsBackend(Backend):
         return Item(name.rpartition("/")[2], kind, st.st_size, st.st_mtime)
 
     def _list(self, prefix: str) -> list[Item]:
-        if prefix:
+        return self._listing(prefix, stat=True)
+
+    def _list_kinds(self, prefix: str) -> list[Item]:
+        # The kinds from d_type (shareio.Share.entries(stat=False)): no lstat per entry.
+        # Whatever is then opened is checked again when it is opened (O_NOFOLLOW, fstat).
+        return self._listing(prefix, stat=False)
+
+    def _listing(self, prefix: str, *, stat: bool) -> list[Item]:
+        if prefix and self._inflight:
             with self._lock:
                 pending = [f for n, (f, _) in self._inflight.items() if n.startswith(prefix + "/")]
             for future in pending:  # this process's own writes are listed once in place
@@ -115,7 +123,7 @@ class FsBackend(Backend):
         share, rel = self._where(prefix, whole=True)
         return [
             Item(e.name, e.kind if e.kind != "missing" else "other", e.size, e.mtime)
-            for e in share.entries(rel)
+            for e in share.entries(rel, stat=stat)
         ]
 
     def _wait(self, name: str) -> None:
