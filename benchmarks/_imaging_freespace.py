@@ -1,17 +1,19 @@
 """free_space: skip against raw on real filesystems (issue 12.3), part of benchmarks.imaging.
 
-For each filesystem (ext4, and NTFS when mkntfs and ntfs-3g's FUSE mount work here): a 1 GiB
-disk image, GPT with one partition, garbage everywhere first (what deleted builds leave), the
-filesystem made without discard, filled with 2 MiB files to ~60%, the older half deleted (a
-build tree removed); for ext4 once more with every second file deleted instead (spread over
-the disk: the worst case for 4 MiB chunks, nearly every chunk partly used). Then, in
-interleaved rounds (the fastest of each step counts): backup raw and backup skip, each into a
-fresh store (no dedup between them), and a restore of each onto a fresh (sparse) file. The
-skip backup's time includes mapping the disk (partition table + partclone).
+For each filesystem (ext4; NTFS when mkntfs and ntfs-3g's FUSE mount work here; XFS and btrfs
+when xfsprogs / btrfs-progs and loop mounts do): a 1 GiB disk image, GPT with one partition,
+garbage everywhere first (what deleted builds leave), the filesystem made without discard,
+filled with 2 MiB files to ~60%, the older half deleted (a build tree removed); for ext4 once
+more with every second file deleted instead (spread over the disk: the worst case for 4 MiB
+chunks, nearly every chunk partly used). Then, in interleaved rounds (the fastest of each step
+counts): backup raw and backup skip, each into a fresh store (no dedup between them), and a
+restore of each onto a fresh (sparse) file. The skip backup's time includes mapping the disk
+(partition table + partclone).
 
 Checks, outside the timings: the skip image restored onto a target full of *other* garbage
-passes the filesystem's own check (`e2fsck -fn`, `ntfsfix -n`) and every surviving file's
-content matches; the raw image restores byte for byte.
+passes the filesystem's own check (`e2fsck -fn`, `ntfsfix -n`, `xfs_repair -n`, `btrfs check
+--readonly` and a read-only scrub) and every surviving file's content matches; the raw image
+restores byte for byte.
 """
 
 import hashlib
@@ -159,6 +161,8 @@ def run_free_space(size: int, work_dir: Path, repeat: int) -> dict[str, Any]:
             "ext4": bench_filesystem("ext4", size, work, repeat),
             "ext4, every 2nd file deleted": bench_filesystem("ext4", size, work, repeat, "every"),
             "ntfs": bench_filesystem("ntfs", size, work, repeat),
+            "xfs": bench_filesystem("xfs", size, work, repeat),
+            "btrfs": bench_filesystem("btrfs", size, work, repeat),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

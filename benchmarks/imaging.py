@@ -23,9 +23,9 @@ loop device, restores against `gunzip -c | dd` and `zstd -dc | dd`, and the whol
 `testbox-maintenance` run timed for backup and restore. `--cold off` leaves it out,
 `--cold only` runs nothing else.
 
-Then `free_space: skip` against raw on real ext4 and NTFS disks of --size-gib
-(benchmarks/_imaging_freespace.py; root, partclone, e2fsprogs, ntfs-3g); `--free-space off`
-leaves it out, `--free-space only` runs nothing else.
+Then `free_space: skip` against raw on real ext4, NTFS, XFS and btrfs disks of --size-gib
+(benchmarks/_imaging_freespace.py; root, partclone, e2fsprogs, ntfs-3g, xfsprogs,
+btrfs-progs); `--free-space off` leaves it out, `--free-space only` runs nothing else.
 """
 
 import argparse
