@@ -135,7 +135,6 @@ def test_discard_leaves_files_and_unaligned_edges_alone(tmp_path: Path) -> None:
     assert _allocated(target) >= 4 * MiB
 
 
-@pytest.mark.slow
 def test_discard_rounds_inward_on_a_device(loop_target: tuple[Path, Path]) -> None:
     device, backing = loop_target
     page = 4096

@@ -153,7 +153,6 @@ def _btrfs_data_extents(disk: Path, start: int, size: int) -> list[tuple[int, in
     return out
 
 
-@pytest.mark.slow
 def test_btrfs_every_metadata_copy_is_kept(tmp_path: Path) -> None:
     """partclone.btrfs 0.3.23 calls the second copy of DUP metadata free; the map does not."""
     need("btrfs")
@@ -239,7 +238,6 @@ def test_btrfs_with_a_log_tree_is_raw(tmp_path: Path) -> None:
     assert "checksum wrong" in map_disk(fs, SIZES["btrfs"]).notes[1]
 
 
-@pytest.mark.slow
 def test_xfs_with_a_dirty_log_is_raw(tmp_path: Path) -> None:
     """After a crash the free-space btrees on disk are behind the log: not trusted."""
     need("xfs")
