@@ -307,3 +307,54 @@ def test_subtract_keeps_whole_pages() -> None:
         (20 * page, 25 * page),
     ]
     assert subtract(free, [(0, 100 * page)]) == []
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "why"),
+    [
+        (0x88, 2, "btrfs on 2 devices"),
+        (0xBC, 0x341 | 0x80, "unknown incompat features 0x80"),  # RAID5/6
+        (0x70, SIZES["btrfs"] + 4096, "btrfs of"),  # larger than its partition
+    ],
+)
+def test_btrfs_superblocks_that_stay_raw(tmp_path: Path, offset: int, value: int, why: str) -> None:
+    need("btrfs")
+    fs = tmp_path / "fs.img"
+    fs.write_bytes(b"")
+    os.truncate(fs, SIZES["btrfs"])
+    subprocess.run(["mkfs.btrfs", "-q", "-f", str(fs)], check=True, capture_output=True)
+    with open(fs, "r+b") as f:
+        f.seek(btrfschunks.SUPER_OFFSET)
+        sb = bytearray(f.read(btrfschunks.SUPER_SIZE))
+        struct.pack_into("<Q", sb, offset, value)
+        sb[:4] = btrfschunks.crc32c(bytes(sb[32:]))
+        f.seek(btrfschunks.SUPER_OFFSET)
+        f.write(sb)
+    disk_map = map_disk(fs, SIZES["btrfs"])
+    assert disk_map.used == [(0, SIZES["btrfs"])]
+    assert why in disk_map.notes[1] and disk_map.notes[1].endswith(", raw"), disk_map.notes
+
+
+@pytest.mark.parametrize(
+    ("offset", "fmt", "value", "why"),
+    [
+        (48, ">Q", 0, "XFS with an external log"),  # sb_logstart
+        (24, ">Q", 1, "XFS with a realtime section"),  # sb_rextents
+        (126, ">B", 1, "XFS being made"),  # sb_inprogress
+        (8, ">Q", 2**40, "does not fit its partition"),  # sb_dblocks
+    ],
+)
+def test_xfs_superblocks_that_stay_raw(
+    tmp_path: Path, offset: int, fmt: str, value: int, why: str
+) -> None:
+    need("xfs")
+    fs = tmp_path / "fs.img"
+    fs.write_bytes(b"")
+    os.truncate(fs, SIZES["xfs"])
+    subprocess.run(["mkfs.xfs", "-q", "-f", str(fs)], check=True, capture_output=True)
+    with open(fs, "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack(fmt, value))
+    disk_map = map_disk(fs, SIZES["xfs"])
+    assert disk_map.used == [(0, SIZES["xfs"])]
+    assert why in disk_map.notes[1] and disk_map.notes[1].endswith(", raw"), disk_map.notes
