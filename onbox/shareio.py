@@ -265,24 +265,29 @@ class Share:
         only where the file system does not say) and size and mtime are 0: a box directory is
         listed for every box in every run, and a stat per entry is most of that cost.
         """
-        fd = self._open_dir(split(rel))
+        parts = split(rel)
+        # This directory itself is listed from our own descriptor: os.scandir works on a
+        # duplicate of it and rewinds it when done (a dup of our own here was two more
+        # system calls per listing, for every box directory).
+        fd = self._open_dir(parts) if parts else self._fd
         try:
-            out = []
             with os.scandir(fd) as it:
-                for e in it:
-                    try:
-                        if not stat:
-                            out.append(Entry(e.name, _dirent_kind(e), 0, 0.0))
-                            continue
-                        st = e.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # removed while we listed
-                    out.append(Entry(e.name, kind_of(st.st_mode), st.st_size, st.st_mtime))
+                if not stat:
+                    out = [Entry(e.name, _dirent_kind(e), 0, 0.0) for e in it]
+                else:
+                    out = []
+                    for e in it:
+                        try:
+                            st = e.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed while we listed
+                        out.append(Entry(e.name, kind_of(st.st_mode), st.st_size, st.st_mtime))
         except OSError as exc:
             raise ShareAccessError(self.path(rel), _os_problem(exc)) from None
         finally:
-            os.close(fd)
-        out.sort(key=lambda e: e.name)
+            if fd != self._fd:
+                os.close(fd)
+        out.sort()  # by name: names in one directory are distinct, so the rest never counts
         return out
 
     def names(self, rel: str | Path = "") -> list[str]:

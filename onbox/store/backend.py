@@ -71,11 +71,17 @@ class Backend(abc.ABC):
     # -- the operations ----------------------------------------------------------------------
     def stat(self, name: str) -> Item | None:
         """The entry under `name` (any kind), None when nothing is there."""
+        check_name(name)
+        # stat, list and load are what a listing of the lab calls thousands of times: they
+        # translate errors with a plain try (the same `_failure` as `_errors`), not through a
+        # generator-based context manager.
         try:
-            with self._errors(check_name(name)):
-                return self._stat(name)
-        except StoreMissing:
+            return self._stat(name)
+        except (OSError, OnboxError) as exc:
+            failure = self._failure(exc, name)
+        if isinstance(failure, StoreMissing):
             return None
+        raise failure from None
 
     def list(self, prefix: str = "", *, stat: bool = True) -> Items:
         """Direct children of `prefix` ("" = the top), sorted by name; [] when it is missing.
@@ -85,16 +91,20 @@ class Backend(abc.ABC):
         """
         if prefix:
             check_name(prefix)
-        with self._errors(prefix):
-            try:
-                return self._list(prefix) if stat else self._list_kinds(prefix)
-            except (ShareMissing, FileNotFoundError):
-                return []
+        try:
+            return self._list(prefix) if stat else self._list_kinds(prefix)
+        except (ShareMissing, FileNotFoundError):
+            return []
+        except (OSError, OnboxError) as exc:
+            raise self._failure(exc, prefix) from None
 
     def load(self, name: str, limit: int) -> bytes:
         """The bytes of a regular file, at most `limit` (a larger one is a StoreError)."""
-        with self._errors(check_name(name)):
+        check_name(name)
+        try:
             return self._load(name, limit)
+        except (OSError, OnboxError) as exc:
+            raise self._failure(exc, name) from None
 
     def open(self, name: str) -> BinaryIO:
         """A stream of a (large) regular file; the caller closes it."""
@@ -174,16 +184,22 @@ class Backend(abc.ABC):
             yield
         except StoreError:
             raise
-        except ShareMissing as exc:
-            raise StoreMissing(exc.message) from None
-        except ShareAccessError as exc:
-            raise StoreError(exc.message) from None
-        except FileNotFoundError:
-            raise StoreMissing(f"{self.where}/{name}: does not exist") from None
-        except OSError as exc:
-            raise StoreError(f"{self.where}/{name}: {exc.strerror or exc}") from None
-        except OnboxError as exc:
-            raise StoreError(exc.message) from None
+        except (OSError, OnboxError) as exc:
+            raise self._failure(exc, name) from None
+
+    def _failure(self, exc: OSError | OnboxError, name: str) -> StoreError:
+        """What a backend's failure on `name` is to the store's callers (the one mapping)."""
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, ShareMissing):
+            return StoreMissing(exc.message)
+        if isinstance(exc, ShareAccessError):
+            return StoreError(exc.message)
+        if isinstance(exc, FileNotFoundError):
+            return StoreMissing(f"{self.where}/{name}: does not exist")
+        if isinstance(exc, OSError):
+            return StoreError(f"{self.where}/{name}: {exc.strerror or exc}")
+        return StoreError(exc.message)
 
     # -- what a backend implements -------------------------------------------------------------
     @abc.abstractmethod

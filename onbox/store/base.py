@@ -473,11 +473,12 @@ class ImageStore:
                 continue
             if item.name.startswith("."):
                 continue
-            path = f"{self._path(prefix)}/{item.name}"
             if not layout.IMAGE_DIR_NAME.fullmatch(item.name):
+                path = f"{self._path(prefix)}/{item.name}"
                 _note(problems, f"{box_ip}: {path}: not an image id; ignored")
                 continue
             if item.kind != "dir":
+                path = f"{self._path(prefix)}/{item.name}"
                 _note(problems, f"{box_ip}: {path} {_KIND_WORDS[item.kind]}; ignored")
                 continue
             if check_commit and self.backend.stat(layout.commit(box_ip, item.name)) is None:

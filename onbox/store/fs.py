@@ -95,8 +95,7 @@ class FsBackend(Backend):
 
     # -- reading -----------------------------------------------------------------------------
     def _stat(self, name: str) -> Item | None:
-        with self._lock:
-            entry = self._inflight.get(name)
+        entry = self._in_flight(name)
         if entry is not None:
             return Item(name.rpartition("/")[2], "file", entry[1], time.time())
         share, rel = self._where(name)
@@ -126,9 +125,16 @@ class FsBackend(Backend):
             for e in share.entries(rel, stat=stat)
         ]
 
-    def _wait(self, name: str) -> None:
+    def _in_flight(self, name: str) -> tuple[Future[None], int] | None:
+        # Without deferred writes (the controller never makes any) there is nothing to look
+        # up and no lock to take; a write this thread started is in the dict before it returns.
+        if not self._inflight:
+            return None
         with self._lock:
-            entry = self._inflight.get(name)
+            return self._inflight.get(name)
+
+    def _wait(self, name: str) -> None:
+        entry = self._in_flight(name)
         if entry is not None:
             entry[0].exception()
 
