@@ -41,6 +41,7 @@ from onbox.imaging.discard import discard_free_ranges
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, default_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.targetwriter import TargetWriter
 from onbox.imaging.usedmap import complement
 from onbox.imaging.verifyrecord import known_bad, record_bad_chunk
 from onbox.store.base import ImageStore
@@ -275,14 +276,9 @@ def _restore_disk(
             work.append((cid, group))
         group.append(index)
 
-    def write(view: bytes | memoryview, offset: int) -> None:
-        done = 0
-        while done < len(view):
-            done += os.pwrite(fd, memoryview(view)[done:], offset + done)
-        # Start writeback of this chunk now (Linux: FADV_DONTNEED on dirty pages queues them for
-        # writing without waiting), so the disk works while later chunks are decompressed and
-        # the final fsync has little left to wait for.
-        os.posix_fadvise(fd, offset, len(view), os.POSIX_FADV_DONTNEED)
+    # Past the page cache where the target allows (onbox.imaging.targetwriter says why).
+    writer = TargetWriter(path, fd, manifest.chunk_size)
+    write = writer.write
 
     def current_at(index: int) -> tuple[bytes, list[tuple[int, int]] | None, int]:
         """(the target's bytes of chunk `index` as the image sees them, its used ranges or
@@ -362,6 +358,7 @@ def _restore_disk(
                 written += w
                 skipped += s
                 tracker.advance(w + s)
+        writer.close()
         os.fsync(fd)
         # Only the ranges the manifest records as free, after the image's bytes are durable.
         discarded = (
@@ -387,6 +384,8 @@ def _restore_disk(
             f"writing {path} failed: {exc.strerror}; it is partially restored", [manifest.disk], 0
         ) from None
     finally:
+        with contextlib.suppress(OSError):
+            writer.close()  # after an error: the restore's own error is the one to report
         os.close(fd)
     tracker.finish()
     figures = DiskFigures(
