@@ -4,6 +4,7 @@ The TFTP layout is dictated by PXELINUX's config search; the backup share layout
 seed's scripts. Both the controller and the on-box service build paths only from these.
 """
 
+import functools
 import ipaddress
 import re
 
@@ -85,8 +86,13 @@ ACTION_ARG_PREFIX = "testbox-action-"
 REQUEST_ARG_PREFIX = "testbox-request="
 
 
+@functools.lru_cache(maxsize=65536)
 def hex_ip(ip: str) -> str:
-    """PXELINUX's name for an IPv4 address: 8 upper-case hex digits (10.0.2.15 -> 0A00020F)."""
+    """PXELINUX's name for an IPv4 address: 8 upper-case hex digits (10.0.2.15 -> 0A00020F).
+
+    Cached: a plan asks for each box's name several times, and parsing the address is most of
+    the cost (a bad address raises every time: exceptions are not cached).
+    """
     return f"{int(ipaddress.IPv4Address(ip)):08X}"
 
 
