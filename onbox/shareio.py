@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import stat
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -131,7 +130,10 @@ class Share:
             except OSError as exc:
                 raise ShareAccessError(self._where, _os_problem(exc)) from None
         self._fd = _fd
-        self._closer = weakref.finalize(self, os.close, _fd)
+        # Closed by close() / the with block, else when the Share is freed (__del__). Not a
+        # weakref.finalize: a Share is made per box directory and per results directory of
+        # every box, and registering a finalizer for each was a visible part of a listing.
+        self._open = True
 
     @property
     def root(self) -> Path:
@@ -140,7 +142,15 @@ class Share:
         return self._root
 
     def close(self) -> None:
-        self._closer()
+        if self._open:
+            self._open = False
+            os.close(self._fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_open", False):  # (a constructor that raised set no descriptor)
+            self._open = False
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
 
     def __enter__(self) -> Share:
         return self

@@ -283,7 +283,8 @@ def _list_images(
 ) -> list[ImageInfo]:
     """The box's usable images; damaged ones are left out and named in `problems`.
 
-    `names`: the box directory as observe just listed it, so the store does not list it again.
+    `names`: `images` and the legacy image names of the box directory as observe just listed
+    it (the only names of it the store looks at), so the store does not list it again.
     """
     try:
         listing = store.scan(ip, names=names)
@@ -311,7 +312,8 @@ def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox
         nonfiles: set[str] = set()
         temps: dict[str, float] = {}
         request_json = disk_list = power_json = None
-        has_legacy = has_images = has_results = has_arms = False
+        has_images = has_results = has_arms = False
+        legacy: set[str] = set()  # legacy image files (`sda.gz`): the store looks at those
         for entry in entries:
             name, kind = entry.name, entry.kind
             if kind != "file":
@@ -337,14 +339,17 @@ def observe_box(backup: Share, ip: str, store: ImageStore | None) -> ObservedBox
             elif _is_temp(name):
                 _note_temp(box, name, name, temps)
             elif legacy_disk(name) is not None:
-                has_legacy = True
+                legacy.add(name)
         results = _observe_results(box, ip, problems) if has_results else {}
         arm_request, arms = _observe_arm_record(box, ip, problems) if has_arms else (None, 0)
     images: list[ImageInfo] = []
     image_problems: list[str] = []
     # A box whose directory already shows damage is not handed to the image store at all.
-    if (has_images or has_legacy) and not problems and store is not None:
-        images = _list_images(store, ip, files | nonfiles, image_problems)
+    if (has_images or legacy) and not problems and store is not None:
+        # Of the listing, only `images` and legacy image names matter to the store (it looks
+        # at nothing else of `names`): those alone are handed over, not every name again.
+        names = legacy | {IMAGES_DIR} if has_images else legacy
+        images = _list_images(store, ip, names, image_problems)
     return ObservedBox.model_construct(
         ip=ip,
         files=frozenset(files),

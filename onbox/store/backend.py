@@ -154,8 +154,7 @@ class Backend(abc.ABC):
         with self._errors(""):
             self._flush()
 
-    @contextlib.contextmanager
-    def pinned(self, prefix: str) -> Iterator[None]:
+    def pinned(self, prefix: str) -> contextlib.AbstractContextManager[None]:
         """While inside, this thread may reach names under `prefix` from one handle of it.
 
         For read-mostly passes over one directory (the store's `scan` reads a box's listing and
@@ -167,10 +166,9 @@ class Backend(abc.ABC):
         try:
             check_name(prefix)
         except StoreError:
-            yield  # not pinned: the operations inside refuse the name themselves
-            return
-        with self._pinned(prefix):
-            yield
+            # Not pinned: the operations inside refuse the name themselves.
+            return contextlib.nullcontext()
+        return self._pinned(prefix)
 
     def sweep_temps(self, prefix: str, older_than: float) -> int:
         """Remove temp files a killed writer left in `prefix` (backends without any: 0)."""

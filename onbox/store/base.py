@@ -574,8 +574,9 @@ class ImageStore:
 
         Reads one directory per box, one stat and one commit record per image: the controller
         calls this for every box. `names` (with `box_ip`): the entries of the box directory
-        when the caller has just listed it (observe has): the directory is not listed again,
-        only `images` and legacy image names among them are looked at (one lstat each).
+        when the caller has just listed it (observe has), or just its `images` and legacy
+        image names: the directory is not listed again, only `images` and legacy image names
+        among them are looked at (one lstat each).
         """
         listing = StoreListing()
         problems = listing.problems

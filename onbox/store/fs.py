@@ -19,7 +19,6 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -75,23 +74,8 @@ class FsBackend(Backend):
                 return share, ""
         return self.share(), name
 
-    @contextlib.contextmanager
-    def _pinned(self, prefix: str) -> Iterator[None]:
-        share, rel = self._where(prefix)
-        try:
-            # Share.sub walks with openat + O_NOFOLLOW like every other access: a link or a
-            # non-directory is never pinned, and then each operation reports it itself.
-            sub = share.sub(rel)
-        except (ShareAccessError, OSError):
-            yield
-            return
-        stack = self._pins.__dict__.setdefault("stack", [])
-        stack.append((prefix, sub))
-        try:
-            yield
-        finally:
-            stack.pop()
-            sub.close()
+    def _pinned(self, prefix: str) -> contextlib.AbstractContextManager[None]:
+        return _Pin(self, prefix)
 
     # -- reading -----------------------------------------------------------------------------
     def _stat(self, name: str) -> Item | None:
@@ -233,6 +217,40 @@ class FsBackend(Backend):
             return self.share().sweep_temp(prefix, older_than=older_than, now=time.time())
         except ShareMissing:
             return 0
+
+
+class _Pin:
+    """One pin of an FsBackend (see Backend.pinned): opened on entering, closed on leaving.
+
+    A class rather than a generator-based context manager: scan pins two directories per
+    box, thousands of times per run.
+    """
+
+    __slots__ = ("_backend", "_prefix", "_stack", "_sub")
+
+    def __init__(self, backend: FsBackend, prefix: str) -> None:
+        self._backend = backend
+        self._prefix = prefix
+        self._sub: Share | None = None
+        self._stack: list[tuple[str, Share]] = []
+
+    def __enter__(self) -> None:
+        share, rel = self._backend._where(self._prefix)
+        try:
+            # Share.sub walks with openat + O_NOFOLLOW like every other access: a link or a
+            # non-directory is never pinned, and then each operation reports it itself.
+            sub = share.sub(rel)
+        except (ShareAccessError, OSError):
+            return
+        self._stack = self._backend._pins.__dict__.setdefault("stack", [])
+        self._stack.append((self._prefix, sub))
+        self._sub = sub
+
+    def __exit__(self, *_: object) -> None:
+        if self._sub is not None:
+            self._stack.pop()
+            self._sub.close()
+            self._sub = None
 
 
 class FilesystemStore(ImageStore):
