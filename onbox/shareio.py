@@ -384,7 +384,13 @@ class Share:
 
     def read_json(self, rel: str | Path, limit: int = RECORD_LIMIT) -> object:
         """Parsed JSON of any shape (callers validate it): never a traceback for bad input."""
-        return parse_json(self.read_bytes(rel, limit), self.path(rel))
+        data = self.read_bytes(rel, limit)
+        try:
+            return json.loads(data)
+        except (RecursionError, ValueError):
+            # The message (and the path in it) is made only for a bad record: parse_json
+            # says why in one line.
+            return parse_json(data, self.path(rel))
 
     def try_read_bytes(self, rel: str | Path, limit: int = RECORD_LIMIT) -> bytes | None:
         """Like read_bytes, but None when the file does not exist."""
