@@ -38,3 +38,11 @@ def bounded_map(
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def restore_workers() -> int:
+    """Twice the CPUs: a restore worker spends part of each chunk waiting on the share (a cold
+    store, the network) and on its O_DIRECT write, and the extra threads keep the CPUs busy
+    meanwhile. Measured on a cold store (benchmarks/_imaging_cold.py, 1 GiB, 2 CPUs, best of
+    3): 2 workers 1.01 s, 3: 0.85 s, 4: 0.89 s, 6: 0.83 s, 8: 0.85 s."""
+    return 2 * default_workers()

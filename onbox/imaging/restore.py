@@ -39,7 +39,7 @@ from onbox.errors import DamagedImage, ImagingError, IntegrityError, OnboxError,
 from onbox.imaging import codec
 from onbox.imaging.discard import discard_free_ranges
 from onbox.imaging.disks import disk_size
-from onbox.imaging.pipeline import bounded_map, default_workers
+from onbox.imaging.pipeline import bounded_map, restore_workers
 from onbox.imaging.progress import Progress, Tracker
 from onbox.imaging.targetwriter import TargetWriter
 from onbox.imaging.usedmap import complement
@@ -172,7 +172,7 @@ def _restore_chunked(
                 f"refusing to restore {name}: target {path} has {target} bytes, "
                 f"the image of {name} needs {manifests[name].size}"
             )
-    workers = workers or default_workers()
+    workers = workers or restore_workers()
     _precheck(
         store,
         box_ip=box_ip,

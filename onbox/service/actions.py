@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onbox.errors import ServiceError
-from onbox.imaging.backup import DiskStream, backup_streams
 from onbox.imaging.disks import Reader, disk_size
 from onbox.imaging.progress import LogProgress
-from onbox.imaging.restore import restore_image
-from onbox.imaging.usedmap import map_disk
 from onbox.service.logs import SessionLog
 from onbox.store import open_store
 from schema.request import DiskFigures, Request
@@ -45,7 +42,11 @@ def run_action(
         raise ServiceError(f"{request.action}: no disks to image")
     store = open_store(backup_root)
     progress = LogProgress(log.progress_line, interval=PROGRESS_INTERVAL)
+    # Each engine is imported by the action that uses it: a restore's start-up (a fixed cost of
+    # every maintenance boot) does not load the backup engine and the used-block mappers.
     if request.action == "restore":
+        from onbox.imaging.restore import restore_image
+
         ref = request.image or "latest"
         log.info(f"restoring image {ref} onto {_describe(disks)}")
         restored = restore_image(store, request.ip, ref, disks, progress=progress)
@@ -59,6 +60,9 @@ def run_action(
                 f"backup refused: box {request.ip} already has {len(images)} image(s), newest "
                 f"{images[-1].id} ({images[-1].kind}); use backup-again to add another"
             )
+    from onbox.imaging.backup import DiskStream, backup_streams
+    from onbox.imaging.usedmap import map_disk
+
     log.info(f"backing up {_describe(disks)}")
     with ExitStack() as stack:
         streams: dict[str, DiskStream] = {}
