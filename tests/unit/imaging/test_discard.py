@@ -22,23 +22,17 @@ from onbox.imaging.restore import restore_image
 from onbox.imaging.usedmap import complement
 from onbox.store import ImageStore
 from tests.unit.imaging.conftest import IP
+from tests.unit.imaging.helpers import partclone_missing, require
 
-REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
 SIZE = 48 * MiB
 LAYOUT = [PartSpec("ext4", 32 * MiB, files=40, file_size=256 * 1024), PartSpec("garbage", 8 * MiB)]
 
 
 def need() -> None:
-    missing = tools_missing("ext4")
-    if shutil.which("partclone.extfs", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
-        missing.append("partclone")
+    missing = tools_missing("ext4") + partclone_missing()
     if os.geteuid() != 0 or shutil.which("losetup") is None:
         missing.append("root and losetup (loop devices)")
-    if missing:
-        message = f"needs {', '.join(missing)} (.ci/install-system-packages)"
-        if REQUIRED:
-            pytest.fail(message + " (TESTBOX_E2E_REQUIRED=1: a skip would hide this)")
-        pytest.skip(message)
+    require(missing)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ skip, unless TESTBOX_E2E_REQUIRED=1 (CI), where a skip would hide a missing pack
 """
 
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -26,22 +25,16 @@ from onbox.store import ImageStore
 from onbox.store.records import DiskManifest
 from schema.types import FreeSpace
 from tests.unit.imaging.conftest import IP
+from tests.unit.imaging.helpers import partclone_missing, require
 
-REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
 CHUNK = 1 * MiB
 
 
 def need(*fs: str, root: bool = True) -> None:
-    missing = tools_missing(*fs)
-    if shutil.which("partclone.extfs", path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
-        missing.append("partclone")
+    missing = tools_missing(*fs) + partclone_missing()
     if root and os.geteuid() != 0:
         missing.append("root (loop devices)")
-    if missing:
-        message = f"needs {', '.join(missing)} (.ci/install-system-packages)"
-        if REQUIRED:
-            pytest.fail(message + " (TESTBOX_E2E_REQUIRED=1: a skip would hide this)")
-        pytest.skip(message)
+    require(missing)
 
 
 LAYOUT = [

@@ -28,8 +28,8 @@ from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore
 from schema.types import FreeSpace
 from tests.unit.imaging.conftest import IP
+from tests.unit.imaging.helpers import require
 
-REQUIRED = os.environ.get("TESTBOX_E2E_REQUIRED") == "1"
 CHUNK = 1 * MiB
 # mkfs.xfs 5.19+ refuses filesystems under 300 MiB; btrfs with DUP metadata needs ~115 MiB.
 SIZES = {"xfs": 300 * MiB, "btrfs": 160 * MiB}
@@ -41,11 +41,7 @@ def need(fs: str) -> None:
         missing.append("root (loop mounts)")
     if fs not in Path("/proc/filesystems").read_text():
         missing.append(f"the kernel's {fs}")
-    if missing:
-        message = f"needs {', '.join(missing)} (.ci/install-system-packages)"
-        if REQUIRED:
-            pytest.fail(message + " (TESTBOX_E2E_REQUIRED=1: a skip would hide this)")
-        pytest.skip(message)
+    require(missing)
 
 
 def _layout(fs: str) -> list[PartSpec]:
