@@ -209,21 +209,34 @@ def _partclone_free(fs: Path, size: int) -> list[tuple[int, int]]:
     return parse_domain(domain.read_text(), size)
 
 
-def test_btrfs_with_a_log_tree_is_raw(tmp_path: Path) -> None:
-    """A log tree holds fsync'd changes not yet committed; partclone does not map it."""
-    need("btrfs")
+def _made(tmp_path: Path, fs_kind: str, *options: str) -> Path:
+    """An empty (sparse) image of SIZES[fs_kind] bytes with a fresh filesystem on it."""
+    need(fs_kind)
     fs = tmp_path / "fs.img"
     fs.write_bytes(b"")
-    os.truncate(fs, SIZES["btrfs"])
-    subprocess.run(["mkfs.btrfs", "-q", "-f", str(fs)], check=True, capture_output=True)
-    assert map_disk(fs, SIZES["btrfs"]).notes[1].startswith("whole disk (btrfs): ")
+    os.truncate(fs, SIZES[fs_kind])
+    subprocess.run(
+        [f"mkfs.{fs_kind}", "-q", "-f", *options, str(fs)], check=True, capture_output=True
+    )
+    return fs
+
+
+def _patch_btrfs_super(fs: Path, offset: int, value: int) -> None:
+    """Set one 64-bit field of the primary superblock and give it a valid checksum again."""
     with open(fs, "r+b") as f:
         f.seek(btrfschunks.SUPER_OFFSET)
         sb = bytearray(f.read(btrfschunks.SUPER_SIZE))
-        struct.pack_into("<Q", sb, 0x60, 30 * MiB)  # log_root
+        struct.pack_into("<Q", sb, offset, value)
         sb[:4] = btrfschunks.crc32c(bytes(sb[32:]))
         f.seek(btrfschunks.SUPER_OFFSET)
         f.write(sb)
+
+
+def test_btrfs_with_a_log_tree_is_raw(tmp_path: Path) -> None:
+    """A log tree holds fsync'd changes not yet committed; partclone does not map it."""
+    fs = _made(tmp_path, "btrfs")
+    assert map_disk(fs, SIZES["btrfs"]).notes[1].startswith("whole disk (btrfs): ")
+    _patch_btrfs_super(fs, 0x60, 30 * MiB)  # log_root
     disk_map = map_disk(fs, SIZES["btrfs"])
     assert disk_map.used == [(0, SIZES["btrfs"])]
     assert "log tree to replay" in disk_map.notes[1]
@@ -236,11 +249,7 @@ def test_btrfs_with_a_log_tree_is_raw(tmp_path: Path) -> None:
 
 def test_xfs_with_a_dirty_log_is_raw(tmp_path: Path) -> None:
     """After a crash the free-space btrees on disk are behind the log: not trusted."""
-    need("xfs")
-    fs = tmp_path / "fs.img"
-    fs.write_bytes(b"")
-    os.truncate(fs, SIZES["xfs"])
-    subprocess.run(["mkfs.xfs", "-q", "-f", str(fs)], check=True, capture_output=True)
+    fs = _made(tmp_path, "xfs")
     assert map_disk(fs, SIZES["xfs"]).notes[1].startswith("whole disk (xfs): ")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -264,14 +273,7 @@ def test_btrfs_with_an_unreadable_tree_block_is_raw(tmp_path: Path) -> None:
     rootdir.mkdir()
     for i in range(300):
         (rootdir / f"file{i}").write_text(f"hello {i}\n")
-    fs = tmp_path / "fs.img"
-    fs.write_bytes(b"")
-    os.truncate(fs, SIZES["btrfs"])
-    subprocess.run(
-        ["mkfs.btrfs", "-q", "-f", "--rootdir", str(rootdir), str(fs)],
-        check=True,
-        capture_output=True,
-    )
+    fs = _made(tmp_path, "btrfs", "--rootdir", str(rootdir))
     dump = subprocess.run(
         ["btrfs", "inspect-internal", "dump-tree", "-t", "fs", str(fs)],
         check=True,
@@ -314,18 +316,8 @@ def test_subtract_keeps_whole_pages() -> None:
     ],
 )
 def test_btrfs_superblocks_that_stay_raw(tmp_path: Path, offset: int, value: int, why: str) -> None:
-    need("btrfs")
-    fs = tmp_path / "fs.img"
-    fs.write_bytes(b"")
-    os.truncate(fs, SIZES["btrfs"])
-    subprocess.run(["mkfs.btrfs", "-q", "-f", str(fs)], check=True, capture_output=True)
-    with open(fs, "r+b") as f:
-        f.seek(btrfschunks.SUPER_OFFSET)
-        sb = bytearray(f.read(btrfschunks.SUPER_SIZE))
-        struct.pack_into("<Q", sb, offset, value)
-        sb[:4] = btrfschunks.crc32c(bytes(sb[32:]))
-        f.seek(btrfschunks.SUPER_OFFSET)
-        f.write(sb)
+    fs = _made(tmp_path, "btrfs")
+    _patch_btrfs_super(fs, offset, value)
     disk_map = map_disk(fs, SIZES["btrfs"])
     assert disk_map.used == [(0, SIZES["btrfs"])]
     assert why in disk_map.notes[1] and disk_map.notes[1].endswith(", raw"), disk_map.notes
@@ -343,11 +335,7 @@ def test_btrfs_superblocks_that_stay_raw(tmp_path: Path, offset: int, value: int
 def test_xfs_superblocks_that_stay_raw(
     tmp_path: Path, offset: int, fmt: str, value: int, why: str
 ) -> None:
-    need("xfs")
-    fs = tmp_path / "fs.img"
-    fs.write_bytes(b"")
-    os.truncate(fs, SIZES["xfs"])
-    subprocess.run(["mkfs.xfs", "-q", "-f", str(fs)], check=True, capture_output=True)
+    fs = _made(tmp_path, "xfs")
     with open(fs, "r+b") as f:
         f.seek(offset)
         f.write(struct.pack(fmt, value))
