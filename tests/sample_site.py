@@ -72,6 +72,28 @@ def site_yaml(
     return "\n".join(lines) + "\n"
 
 
+def one_box_yaml(
+    name: str,
+    ip: str,
+    action: str,
+    *,
+    disk: str,
+    max_attempts: int,
+    extra: str = "",
+    network: Mapping[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
+) -> str:
+    """A whole desired file of the sample site and one box (`extra`: more of its flow keys,
+    starting with ", "), with the defaults the lab suites share: its disk, keep_last 3 and
+    `max_attempts`."""
+    defaults = {"disks": [disk], "retention": {"keep_last": 3}, "max_attempts": max_attempts}
+    return (
+        site_yaml(network=network, extra_args=extra_args, defaults=defaults)
+        + "boxes:\n"
+        + f"  - {{name: {name}, ip: {ip}, action: {action}{extra}}}\n"
+    )
+
+
 def _flow(value: Any) -> str:
     """`value` in YAML flow style (JSON quoting for strings that are not plainly safe)."""
     if isinstance(value, Mapping):

@@ -13,7 +13,7 @@ from typing import Any
 from schema.layout import RESULTS_DIR
 from tests.e2e.harness import Box
 from tests.lab_paths import LabPaths
-from tests.sample_site import site_yaml
+from tests.sample_site import one_box_yaml
 
 BOX_IP = "10.0.2.15"  # what QEMU's user-network DHCP gives the guest
 BOX_NAME = "tb-e2e-01"
@@ -39,18 +39,15 @@ def desired_text(
 ) -> str:
     """The lab's desired file: the sample site (tests/sample_site.py) and the one box."""
     network = {"mode": "static", "gateway": "10.0.2.2", "netmask": "255.255.255.0"}
-    return (
-        site_yaml(
-            network={**network, "device": NIC[firmware]},
-            extra_args=["console=ttyS0,115200", *TRANSPORT_ARGS[transport]],
-            defaults={
-                "disks": ["vda"],
-                "retention": {"keep_last": 3},
-                "max_attempts": max_attempts,
-            },
-        )
-        + "boxes:\n"
-        + f"  - {{name: {BOX_NAME}, ip: {BOX_IP}, action: {action}{extra}}}\n"
+    return one_box_yaml(
+        BOX_NAME,
+        BOX_IP,
+        action,
+        disk="vda",
+        max_attempts=max_attempts,
+        extra=extra,
+        network={**network, "device": NIC[firmware]},
+        extra_args=["console=ttyS0,115200", *TRANSPORT_ARGS[transport]],
     )
 
 

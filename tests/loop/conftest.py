@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli.runner import testboxctl_command
 from tests.lab_paths import LabPaths
-from tests.sample_site import site_yaml
+from tests.sample_site import one_box_yaml
 from tests.service.lab import service_command
 
 
@@ -42,15 +42,9 @@ class Loop(LabPaths):
 
     def want(self, action: str, *, max_attempts: int = 3, extra: str = "") -> None:
         self.desired.write_text(
-            site_yaml(
-                defaults={
-                    "disks": ["sda"],
-                    "retention": {"keep_last": 3},
-                    "max_attempts": max_attempts,
-                }
+            one_box_yaml(
+                self.name, self.ip, action, disk="sda", max_attempts=max_attempts, extra=extra
             )
-            + "boxes:\n"
-            + f"  - {{name: {self.name}, ip: {self.ip}, action: {action}{extra}}}\n"
         )
 
     def ctl(self, *args: str) -> Done:
