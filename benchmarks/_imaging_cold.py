@@ -24,10 +24,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._steps import Step, child, fresh_target, interleaved, mbps, sh, store_bytes
+from benchmarks._steps import Step, child, fresh_target, interleaved, mbps, sh, shell, store_bytes
 from tests.service.lab import BoxLab
 
 SECTOR = 512
@@ -79,15 +80,18 @@ class ColdShare:
         self.image.unlink(missing_ok=True)
 
 
-def cold_step(share: ColdShare, prepare: Any, run: Any) -> Step:
-    """cool the share, `prepare()`, then time `run()` and count what it read from the share."""
+def cold_step(
+    share: ColdShare, prepare: Callable[[], None], run: Callable[[], dict[str, Any]]
+) -> Step:
+    """`prepare()` (untimed), cool the share, then time `run()` and count what it read from
+    the share."""
 
     def step() -> dict[str, Any]:
         prepare()
         share.cool()
         before = share.sectors_read()
         t0 = time.perf_counter()
-        out: dict[str, Any] = run() or {}
+        out = run()
         seconds = time.perf_counter() - t0
         out.setdefault("seconds", seconds)
         out["wall"] = seconds
@@ -95,17 +99,6 @@ def cold_step(share: ColdShare, prepare: Any, run: Any) -> Step:
         return out
 
     return step
-
-
-def _service_restore(share: ColdShare, fresh: Any, arm: Any, service: Any, target: Path) -> Step:
-    """A cold step whose preparation also arms the box (the controller's part, untimed)."""
-    cmdline: list[str] = []
-
-    def prepare() -> None:
-        fresh()
-        cmdline[:] = [arm("restore")]
-
-    return cold_step(share, prepare, lambda: service(cmdline[0], target))
 
 
 def run_cold(size: int, disk: Path, work: Path, repeat: int) -> dict[str, Any]:
@@ -147,14 +140,6 @@ def _measure(size: int, disk: Path, work: Path, share: ColdShare, repeat: int) -
         shutil.rmtree(lab.backup / "store", ignore_errors=True)
         shutil.rmtree(lab.box_dir, ignore_errors=True)
 
-    def timed(command: str, before: Any = None) -> Step:
-        def step() -> dict[str, Any]:
-            if before:
-                before()
-            return {"seconds": sh(command)}
-
-        return step
-
     # Backups: the share is written, the disk read warm; each round into an empty store.
     def service_backup() -> dict[str, Any]:
         fresh_share()
@@ -178,8 +163,8 @@ def _measure(size: int, disk: Path, work: Path, share: ColdShare, repeat: int) -
 
     backups = interleaved(
         {
-            "ddgzip": written(timed(f"dd if={disk} bs=256K status=none | gzip -c > {gz}")),
-            "zstd3": written(timed(f"zstd -q -f -3 -T0 -c {disk} > {zst}")),
+            "ddgzip": written(shell(f"dd if={disk} bs=256K status=none | gzip -c > {gz}")),
+            "zstd3": written(shell(f"zstd -q -f -3 -T0 -c {disk} > {zst}")),
             "service": written(service_backup),
         },
         repeat,
@@ -195,8 +180,13 @@ def _measure(size: int, disk: Path, work: Path, share: ColdShare, repeat: int) -
     def fresh() -> None:
         fresh_target(target, size)
 
-    def shell(command: str) -> Any:
-        return lambda: {"seconds": sh(command)}
+    cmdline = ""
+
+    def arm_restore() -> None:
+        """The controller's part of a service restore (untimed): a fresh target, the box armed."""
+        nonlocal cmdline
+        fresh()
+        cmdline = arm("restore")
 
     restores = interleaved(
         {
@@ -213,7 +203,7 @@ def _measure(size: int, disk: Path, work: Path, share: ColdShare, repeat: int) -
                 fresh,
                 lambda: child("restore", str(lab.backup), str(target), "--ip", lab.ip),
             ),
-            "service": _service_restore(share, fresh, arm, service, target),
+            "service": cold_step(share, arm_restore, lambda: service(cmdline, target)),
         },
         repeat,
     )

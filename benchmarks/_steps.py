@@ -24,6 +24,11 @@ def sh(command: str) -> float:
     return time.perf_counter() - t0
 
 
+def shell(command: str) -> Step:
+    """A step that runs `command` (see `sh`) and reports its seconds."""
+    return lambda: {"seconds": sh(command)}
+
+
 def child(*args: str) -> dict[str, Any]:
     """One engine run in a process of its own (benchmarks._imaging_child); its JSON + wall."""
     t0 = time.perf_counter()
