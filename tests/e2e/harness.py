@@ -25,7 +25,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.e2e import ovmf
@@ -41,6 +41,7 @@ KERNEL_BANNER = "Linux version"
 SERVICE_OUTPUT = "testbox-maintenance["
 UNIT_START = "Starting testbox-maintenan"  # systemd's status line (cut at the console width)
 POLL = 0.25  # how often a boot's serial log is looked at
+REPORT_LINES = 25  # serial lines a failed boot's report shows (CI keeps only its output)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\x1bc")
 
 
@@ -93,13 +94,33 @@ def install_pxelinux(tftp_root: Path) -> None:
 class BootResult:
     exit_status: int | None  # None: the harness stopped QEMU
     seconds: float
-    serial: str  # ANSI escapes stripped
+    serial: str = field(repr=False)  # ANSI escapes stripped; report() shows its tail
     log_path: Path
     # Seconds from QEMU's start (power-on) to the first line of the service on the console
     # (None: it never ran). Polled every POLL seconds, so good to about that.
     service_started: float | None = None
     # ... and to systemd's "Starting testbox-maintenance" (the unit's start, before Python runs).
     unit_started: float | None = None
+    # Why the boot ended: "exit" (QEMU ended), "stop_when", "timeout" or "stalled" (no serial
+    # output for the `stall` seconds boot() was given).
+    ended: str = "exit"
+    # The longest time the serial log did not grow (what a `stall` limit must stay above).
+    longest_silence: float = 0.0
+
+    def report(self) -> str:
+        """What a failed assertion shows: the outcome, the milestones and the serial log's tail.
+
+        CI keeps a run's output, not its files, so the tail is what tells a hang in the
+        firmware, the initramfs or the service from a boot that was only slow.
+        """
+        unit = "-" if self.unit_started is None else f"{self.unit_started:.1f} s"
+        service = "-" if self.service_started is None else f"{self.service_started:.1f} s"
+        tail = "\n".join(f"    | {line}" for line in self.serial.splitlines()[-REPORT_LINES:])
+        return (
+            f"{self.log_path}: QEMU exit {self.exit_status}, ended by {self.ended} after "
+            f"{self.seconds:.1f} s (unit started {unit}, service's first line {service}); "
+            f"its last lines:\n{tail}"
+        )
 
     @property
     def booted_maintenance(self) -> bool:
@@ -241,9 +262,16 @@ class Box:
         self.vars_file.write_bytes(store)
         return order
 
-    def boot(self, timeout: float, stop_when: Callable[[str], bool] | None = None) -> BootResult:
+    def boot(
+        self,
+        timeout: float,
+        stop_when: Callable[[str], bool] | None = None,
+        stall: float | None = None,
+    ) -> BootResult:
         """Power the box on once; wait for QEMU to end, `stop_when(serial)` to hold, or timeout.
 
+        `stall`: also stop when the serial log has not grown for that long. With it, `timeout`
+        can be a generous cap for a slow machine while a hung boot still ends soon.
         Stopping is a hard power-off, like pulling the plug on a box that sits in the
         service's retry pause.
         """
@@ -265,6 +293,8 @@ class Box:
             status: int | None = None
             service_started: float | None = None
             unit_started: float | None = None
+            ended = "exit"
+            size, grew, longest_silence = 0, 0.0, 0.0
             try:
                 while True:
                     try:
@@ -274,6 +304,13 @@ class Box:
                         pass
                     now = time.monotonic() - started
                     if now > timeout:
+                        ended = "timeout"
+                        break
+                    if log_path.stat().st_size != size:
+                        size, grew = log_path.stat().st_size, now
+                    longest_silence = max(longest_silence, now - grew)
+                    if stall is not None and now - grew > stall:
+                        ended = "stalled"
                         break
                     if service_started is None or stop_when is not None:
                         serial = self._read(log_path)
@@ -282,6 +319,7 @@ class Box:
                         if service_started is None and SERVICE_OUTPUT in serial:
                             service_started = now
                         if stop_when is not None and stop_when(serial):
+                            ended = "stop_when"
                             break
             finally:
                 if proc.poll() is None:
@@ -291,16 +329,23 @@ class Box:
         if service_started is None and SERVICE_OUTPUT in serial:
             service_started = time.monotonic() - started
         result = BootResult(
-            status, time.monotonic() - started, serial, log_path, service_started, unit_started
+            status,
+            time.monotonic() - started,
+            serial,
+            log_path,
+            service_started,
+            unit_started,
+            ended,
+            longest_silence,
         )
         unit = "-" if unit_started is None else f"{unit_started:.1f} s"
         service = "-" if service_started is None else f"{service_started:.1f} s"
         with (self.log_dir / "boots.txt").open("a") as summary:
             summary.write(
-                f"{log_path.name}: {result.seconds:.1f} s, QEMU exit {status}, "
+                f"{log_path.name}: {result.seconds:.1f} s, QEMU exit {status} ({ended}), "
                 f"maintenance={result.booted_maintenance} local={result.booted_local_disk} "
                 f"after power-on: unit started {unit}, service's first line {service} "
-                f"(timeout {timeout:.0f} s)\n"
+                f"(timeout {timeout:.0f} s); longest silence {longest_silence:.1f} s\n"
             )
         return result
 

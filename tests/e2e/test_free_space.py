@@ -168,7 +168,7 @@ def test_free_space_skip_backup_and_restore_through_network_boot(
     # 1. Backup with free_space: skip, through a maintenance boot.
     request_id = arm(lab, "backup", free_space="skip")["request_id"]
     boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
+    assert boot.exit_status == 0, boot.report()
     assert_maintenance_boot(boot, request_id)
     box = assert_done(lab)
     assert disk.read_bytes() == at_backup  # a backup never writes the disk
@@ -181,8 +181,8 @@ def test_free_space_skip_backup_and_restore_through_network_boot(
 
     # The guest's kernel found the partition, and partclone read its node /dev/vda1 (no loop
     # device was attached, the fallback for disk image files) ...
-    assert " vda: vda1" in boot.serial, boot.log_path
-    assert "loop0: detected capacity" not in boot.serial, boot.log_path
+    assert " vda: vda1" in boot.serial, boot.report()
+    assert "loop0: detected capacity" not in boot.serial, boot.report()
     # ... and mapped it (not the raw fallback), as the box's log says.
     log = (lab.box_dir / "maintenance.log").read_text()
     mapped = re.search(r"vda: partition 1 \(ext\): ([\d.]+) MiB of ([\d.]+) MiB used", log)
@@ -210,7 +210,7 @@ def test_free_space_skip_backup_and_restore_through_network_boot(
     # 3. Restore through a maintenance boot.
     request_id = arm(lab, "restore", request="scrambled", free_space="skip")["request_id"]
     boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
+    assert boot.exit_status == 0, boot.report()
     assert_maintenance_boot(boot, request_id)
     box = assert_done(lab)
     assert [i["id"] for i in box["images"]] == [image["id"]]

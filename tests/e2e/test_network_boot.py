@@ -54,16 +54,16 @@ def arm(lab: E2ELab, action: str, **kw: Any) -> dict[str, Any]:
 
 
 def assert_maintenance_boot(boot: BootResult, request_id: str) -> None:
-    assert boot.booted_maintenance, f"no maintenance kernel in {boot.log_path}"
+    assert boot.booted_maintenance, f"no maintenance kernel in {boot.report()}"
     # PXELINUX took the box's config (0A00020F): its APPEND line is the kernel command line.
-    assert f"testbox-request={request_id}" in boot.serial, boot.log_path
-    assert SERVICE_OUTPUT in boot.serial, f"the service never ran: {boot.log_path}"
+    assert f"testbox-request={request_id}" in boot.serial, boot.report()
+    assert SERVICE_OUTPUT in boot.serial, f"the service never ran: {boot.report()}"
 
 
 def assert_local_boot(box: Box) -> BootResult:
     boot = box.boot(timeout=scaled(LOCAL_TIMEOUT))
-    assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.log_path}"
-    assert not boot.booted_maintenance, f"maintenance booted again: {boot.log_path}"
+    assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.report()}"
+    assert not boot.booted_maintenance, f"maintenance booted again: {boot.report()}"
     return boot
 
 
@@ -85,7 +85,7 @@ def test_backup_then_the_box_boots_its_own_disk(lab: E2ELab, tmp_path: Path) -> 
     request_id = arm(lab, "backup")["request_id"]
 
     boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
+    assert boot.exit_status == 0, boot.report()
     assert_maintenance_boot(boot, request_id)
 
     box = assert_done(lab)
@@ -112,11 +112,11 @@ def test_restore_onto_a_scrambled_disk_is_byte_identical(lab: E2ELab, tmp_path: 
     broken = lab.box(disk).boot(
         timeout=scaled(BROKEN_TIMEOUT), stop_when=lambda s: "No bootable device" in s
     )
-    assert not broken.booted_local_disk, broken.log_path  # the box no longer boots
+    assert not broken.booted_local_disk, broken.report()  # the box no longer boots
 
     request_id = arm(lab, "restore", request="scrambled")["request_id"]
     boot = lab.box(disk).boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
+    assert boot.exit_status == 0, boot.report()
     assert_maintenance_boot(boot, request_id)
 
     assert sha(disk) == original  # byte-identical
@@ -146,9 +146,9 @@ def test_failing_request_is_retried_then_disarmed(lab: E2ELab, tmp_path: Path) -
         # once the failed attempt is on the share and the service says it is pausing.
         boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT), stop_when=failed_attempt_recorded)
         assert_maintenance_boot(boot, request_id)
-        assert "before rebooting to retry" in boot.serial, boot.log_path
+        assert "before rebooting to retry" in boot.serial, boot.report()
         result = lab.result(request_id)
-        assert result is not None, f"no result after boot {attempt}: {boot.log_path}"
+        assert result is not None, f"no result after boot {attempt}: {boot.report()}"
         assert result["outcome"] == "failure", result
         assert result["attempt"] == attempt, result
         # The controller's periodic run: armed after the first failure, disarmed after the last.

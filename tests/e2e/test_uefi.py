@@ -69,13 +69,13 @@ def set_up(box: Box) -> None:
 
 def assert_uefi_local_boot(box: Box) -> BootResult:
     boot = box.boot(timeout=scaled(LOCAL_TIMEOUT))
-    assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.log_path}"
-    assert not boot.booted_maintenance, f"maintenance booted again: {boot.log_path}"
+    assert boot.booted_local_disk, f"the box did not boot its own disk: {boot.report()}"
+    assert not boot.booted_maintenance, f"maintenance booted again: {boot.report()}"
     # It network-booted first: syslinux.efi, no box config, LOCALBOOT back to the firmware,
     # which went straight to the disk (no HTTP boot, no IPv6 on the way).
-    assert "NBP filename is syslinux.efi" in boot.serial, boot.log_path
-    assert "Load Error" in boot.serial, boot.log_path
-    assert "HTTP Boot" not in boot.serial and "IPv6" not in boot.serial, boot.log_path
+    assert "NBP filename is syslinux.efi" in boot.serial, boot.report()
+    assert "Load Error" in boot.serial, boot.report()
+    assert "HTTP Boot" not in boot.serial and "IPv6" not in boot.serial, boot.report()
     return boot
 
 
@@ -113,8 +113,8 @@ def test_uefi_backup_then_the_box_boots_its_own_disk(uefi_lab: E2ELab, tmp_path:
     box = uefi_lab.box(disk)
     set_up(box)
     boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
-    assert "NBP filename is syslinux.efi" in boot.serial, boot.log_path
+    assert boot.exit_status == 0, boot.report()
+    assert "NBP filename is syslinux.efi" in boot.serial, boot.report()
     assert_maintenance_boot(boot, request_id)
 
     entry = assert_done(uefi_lab)
@@ -142,12 +142,12 @@ def test_uefi_restore_onto_a_scrambled_disk_is_byte_identical_and_boots(
     broken = box.boot(
         timeout=scaled(BROKEN_TIMEOUT), stop_when=lambda s: DISK_FAILED.search(s) is not None
     )
-    assert DISK_FAILED.search(broken.serial), broken.log_path
-    assert not broken.booted_local_disk, broken.log_path  # the box no longer boots
+    assert DISK_FAILED.search(broken.serial), broken.report()
+    assert not broken.booted_local_disk, broken.report()  # the box no longer boots
 
     request_id = arm(uefi_lab, "restore", request="scrambled")["request_id"]
     boot = box.boot(timeout=scaled(MAINTENANCE_TIMEOUT))
-    assert boot.exit_status == 0, f"QEMU ended with {boot.exit_status}: {boot.log_path}"
+    assert boot.exit_status == 0, boot.report()
     assert_maintenance_boot(boot, request_id)
 
     assert sha(disk) == original  # byte-identical
