@@ -27,7 +27,6 @@ the report's notices say which and why. An image named by id that is damaged is 
 """
 
 import contextlib
-import errno
 import os
 import time
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from onbox.imaging.discard import discard_free_ranges
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, restore_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.targetmap import DataMap
 from onbox.imaging.targetwriter import TargetWriter
 from onbox.imaging.usedmap import complement
 from onbox.imaging.verifyrecord import known_bad, record_bad_chunk
@@ -276,6 +276,8 @@ def _restore_disk(
             work.append((cid, group))
         group.append(index)
 
+    # Taken before the first write (onbox.imaging.targetmap says why).
+    data_map = DataMap.of(fd, manifest.size)
     # Past the page cache where the target allows (onbox.imaging.targetwriter says why).
     writer = TargetWriter(path, fd, manifest.chunk_size)
     write = writer.write
@@ -286,7 +288,7 @@ def _restore_disk(
         length, offset = manifest.chunk_length(index), index * manifest.chunk_size
         used = manifest.chunk_used(index)  # None: the whole chunk (raw)
         counted = length if used is None else sum(e - s for s, e in used)
-        if _is_hole(fd, offset, length):
+        if data_map.is_hole(offset, length):
             return codec.zeros(length), used, counted
         if used is None:
             return os.pread(fd, length, offset), None, length
@@ -397,22 +399,6 @@ def _restore_disk(
         bytes_free=free,
     )
     return figures, discarded.note if discarded is not None else ""
-
-
-def _is_hole(fd: int, offset: int, length: int) -> bool:
-    """Whether [offset, offset + length) of the target is a hole of a sparse file.
-
-    A hole reads as zeros, so it is known without reading it: a restore onto a fresh disk
-    image file (a VM's disk, a new sparse file) then reads nothing of its target. SEEK_DATA
-    finds the next byte that is not a hole, page cache included (what `cp --sparse` relies
-    on); a block device, or a file system that does not know holes, reports every offset as
-    data, and the chunk is read as before.
-    """
-    try:
-        data = os.lseek(fd, offset, os.SEEK_DATA)
-    except OSError as exc:
-        return exc.errno == errno.ENXIO  # no data at or after offset; else unsupported
-    return data >= offset + length
 
 
 def _read_ranges(fd: int, offset: int, length: int, used: list[tuple[int, int]]) -> bytes:
