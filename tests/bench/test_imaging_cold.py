@@ -35,5 +35,9 @@ def test_cold_share_restores_read_the_stored_bytes_once(tmp_path: Path) -> None:
         assert stored <= read <= 1.05 * stored + 256 * 1024, (name, read, stored)
     # The baselines read their compressed file from the same cold share.
     assert r["restore"]["gunzipdd"]["share_bytes_read"] >= r["gzip_bytes"]
+    # The disk floor reads every stored chunk and writes what a restore writes.
+    assert r["restore"]["floor"]["share_bytes_read"] >= stored
+    assert 0 < r["floor_bytes_written"] <= SIZE
     assert "x gunzip|dd" in report_cold(r, SIZE)
+    assert "x the disk floor" in report_cold(r, SIZE)
     assert not os.path.ismount(tmp_path / "share")  # cleaned up: unmounted, loop detached
