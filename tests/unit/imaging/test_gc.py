@@ -158,11 +158,16 @@ def test_gc_loop_against_concurrent_backups(store: ImageStore, tmp_path: Path) -
         disks.append((f"10.0.1.{i}", content, write_disk(tmp_path / f"d{i}", content)))
     stop = threading.Event()
     errors: list[BaseException] = []
+    gc_runs = 0
 
     def gc_loop() -> None:
-        while not stop.is_set():
+        nonlocal gc_runs
+        # A millisecond between runs: on the memory backend a gc run never releases the GIL,
+        # and back to back without a pause it starved the backups (138 s instead of ~1 s).
+        while not stop.wait(0.001):
             try:
                 collect_garbage(store, dry_run=False, grace=0)
+                gc_runs += 1
             except BaseException as exc:
                 errors.append(exc)
                 return
@@ -184,6 +189,7 @@ def test_gc_loop_against_concurrent_backups(store: ImageStore, tmp_path: Path) -
         stop.set()
         gc_thread.join(timeout=60)
     assert not errors, errors
+    assert gc_runs >= 3, gc_runs  # gc really ran beside the backups, not once before them
     report = verify_images(store)
     assert report.ok, [str(p) for p in report.problems[:3]]
     for ip, content, _path in disks:
