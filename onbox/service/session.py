@@ -1,6 +1,7 @@
 """One maintenance boot, start to end: the order of the steps and what each failure means.
 
-1. start-up: IP, host name, both shares mounted (one retry);
+1. start-up: IP, the host name's reverse lookup started (waited for where the name is used:
+   a backup's info files, the result record), both shares mounted (one retry);
 2. the request: kernel command line, the box's PXE config, `<ip>/request.json`;
 3. the attempt: disks, info files, the action;
 4. the outcome: `results/<id>.json`, then on success the PXE config goes, sync, reboot; on
@@ -37,7 +38,7 @@ from onbox.service.request import (
     parse_cmdline,
     read_cmdline,
 )
-from onbox.service.startup import first_ipv4, lookup_hostname, wait_for_shares
+from onbox.service.startup import HostnameLookup, first_ipv4, wait_for_shares
 from onbox.shareio import Share, ShareAccessError
 from schema.layout import INFO_TXT, hex_ip
 from schema.request import Outcome, Request
@@ -84,8 +85,9 @@ def _run(opts: Options, log: SessionLog) -> Ending:
         log.error(exc.message)
         return failure
     log.ip = ip
-    hostname = lookup_hostname(ip)
-    log.say(f"testbox-maintenance {onbox.__version__}: {ip} ({hex_ip(ip)}), host {hostname}")
+    # Asked for only where the name is used (startup.HostnameLookup says why).
+    hostname = HostnameLookup(ip)
+    log.say(f"testbox-maintenance {onbox.__version__}: {ip} ({hex_ip(ip)})")
     try:
         wait_for_shares(opts.tftp_root, opts.backup_root, opts.retry_pause, log.say)
         # Every read and write below goes through these two (onbox.shareio): no link below
@@ -117,7 +119,7 @@ def _run(opts: Options, log: SessionLog) -> Ending:
     log.event(
         "info",
         f"==== testbox-maintenance {onbox.__version__} session: action {boot.action}, "
-        f"request {boot.request_id}, host {hostname} ====",
+        f"request {boot.request_id} ====",
     )
     try:
         request = load_request(box, boot, ip)
@@ -137,7 +139,7 @@ def _attempt(
     tftp: Share,
     boot: BootRequest,
     request: Request,
-    hostname: str,
+    hostname: HostnameLookup,
 ) -> Ending:
     started = datetime.now(UTC)
     t0 = time.monotonic()
@@ -163,7 +165,7 @@ def _attempt(
                 f"{', '.join(request.disks)}"
             )
         if boot.action in ("backup", "backup-again", "refresh-info") or not box.is_file(INFO_TXT):
-            written = write_info(box, request.ip, hostname, disks)
+            written = write_info(box, request.ip, _host(hostname, log), disks)
             for note in written.notes:
                 log.info(note)
             log.info(f"info written: {', '.join(written.names)}")
@@ -185,7 +187,7 @@ def _attempt(
         result_outcome = "success"
     result = outcome.make_result(
         request,
-        hostname,
+        _host(hostname, log),
         previous,
         outcome=result_outcome,
         started=started,
@@ -223,6 +225,15 @@ def _attempt(
     # on its next run.
     _remove_own_configs(tftp, request.ip, request.request_id, log)
     return Ending(exit_code=0, reboot=True)
+
+
+def _host(lookup: HostnameLookup, log: SessionLog) -> str:
+    """The box's host name, logged the first time it is asked for."""
+    first = not lookup.answered
+    name = lookup.name()
+    if first:
+        log.info(f"host name {name}")
+    return name
 
 
 def _remove_own_configs(tftp: Share, ip: str, request_id: str, log: SessionLog) -> list[str] | None:

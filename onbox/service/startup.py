@@ -52,23 +52,51 @@ def first_ipv4() -> str:
     raise ServiceError("no non-loopback IPv4 address on any interface (is the network up?)")
 
 
-def lookup_hostname(ip: str, timeout: float = HOSTNAME_LOOKUP_TIMEOUT) -> str:
-    """Reverse lookup, bounded in time (a dead DNS server must not stall the boot); else
-    `unknown`. The name also becomes a file name on the backup share, so only a plain host
-    name is accepted."""
-    found: list[str] = []
+def _reverse(ip: str) -> str:
+    return socket.gethostbyaddr(ip)[0]
 
-    def lookup() -> None:
-        with contextlib.suppress(OSError, UnicodeError):
-            found.append(socket.gethostbyaddr(ip)[0])
 
-    # A daemon thread, not an executor: a lookup stuck in the resolver must not hold up the
-    # process at exit either.
-    worker = threading.Thread(target=lookup, name="hostname-lookup", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    name = found[0] if found else ""
-    return name if _HOST.fullmatch(name) and ".." not in name else "unknown"
+class HostnameLookup:
+    """The box's host name by reverse lookup, started at once and waited for only when needed.
+
+    A dead or slow DNS server must neither stall the boot nor add its timeout to every run: the
+    lookup runs on a daemon thread from the start of the session (a lookup stuck in the
+    resolver does not hold up the process at exit either), and `name()` waits at most until
+    `timeout` seconds after the start. A restore asks at its end, for the result record, so the
+    lookup overlaps the imaging; a backup asks before its info files. The name also becomes a
+    file name on the backup share, so only a plain host name is accepted, else `unknown`.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        timeout: float = HOSTNAME_LOOKUP_TIMEOUT,
+        resolve: Callable[[str], str] = _reverse,
+    ) -> None:
+        self._deadline = time.monotonic() + timeout
+        self._found: list[str] = []
+        self._answer: str | None = None
+
+        def lookup() -> None:
+            with contextlib.suppress(OSError, UnicodeError):
+                self._found.append(resolve(ip))
+
+        self._thread = threading.Thread(target=lookup, name="hostname-lookup", daemon=True)
+        self._thread.start()
+
+    @property
+    def answered(self) -> bool:
+        """Whether `name()` has been asked (and so is fixed)."""
+        return self._answer is not None
+
+    def name(self) -> str:
+        """The host name or `unknown`; the same answer every time it is asked."""
+        if self._answer is None:
+            self._thread.join(max(0.0, self._deadline - time.monotonic()))
+            name = self._found[0] if self._found else ""
+            valid = _HOST.fullmatch(name) is not None and ".." not in name
+            self._answer = name if valid else "unknown"
+        return self._answer
 
 
 def _marker_kind(root: Path, name: str) -> str:

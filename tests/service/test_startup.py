@@ -3,6 +3,7 @@
 import ipaddress
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from onbox.errors import ServiceError
 from onbox.service.disks import discover_disks, read_disk_list
 from onbox.service.request import parse_cmdline
-from onbox.service.startup import first_ipv4, interface_ipv4s
+from onbox.service.startup import HostnameLookup, first_ipv4, interface_ipv4s
 from onbox.shareio import Share
 from schema.layout import BACKUP_MARKER
 from tests.service.lab import BoxLab, make_disk, service_command
@@ -107,3 +108,48 @@ def test_start_up_is_quick(lab: BoxLab) -> None:
     done = subprocess.run([*service_command(), "--help"], capture_output=True, check=False)
     assert done.returncode == 0
     assert time.monotonic() - started < 5
+
+
+def _slow(seconds: float, name: str) -> Callable[[str], str]:
+    def resolve(ip: str) -> str:
+        time.sleep(seconds)
+        return name
+
+    return resolve
+
+
+def test_hostname_lookup_runs_beside_the_session_and_is_waited_for_once() -> None:
+    """A slow DNS server costs nothing when the name is asked for after it answered."""
+    started = time.monotonic()
+    lookup = HostnameLookup("10.0.0.5", timeout=3.0, resolve=_slow(0.3, "box-17"))
+    assert time.monotonic() - started < 0.1  # started, not waited for
+    time.sleep(0.4)  # the session's work (a restore) meanwhile
+    asked = time.monotonic()
+    assert lookup.name() == "box-17"
+    assert time.monotonic() - asked < 0.05
+
+
+def test_hostname_lookup_waits_at_most_until_its_deadline_from_the_start() -> None:
+    lookup = HostnameLookup("10.0.0.5", timeout=0.3, resolve=_slow(0.6, "late"))
+    time.sleep(0.2)
+    asked = time.monotonic()
+    assert lookup.name() == "unknown"
+    assert time.monotonic() - asked < 0.25  # the 0.1 s left, not another 0.3 s
+    time.sleep(0.6)  # the answer comes in after all
+    assert lookup.name() == "unknown"  # one session, one host name (info, result, logs)
+
+
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [("box-3.lab.example", "box-3.lab.example"), ("../etc", "unknown"), ("a..b", "unknown"),
+     ("x\ny", "unknown"), ("", "unknown")],
+)  # fmt: skip
+def test_hostname_lookup_accepts_only_plain_host_names(answer: str, name: str) -> None:
+    assert HostnameLookup("10.0.0.5", resolve=lambda ip: answer).name() == name
+
+
+def test_a_failed_lookup_is_unknown() -> None:
+    def refuse(ip: str) -> str:
+        raise OSError("Unknown host")
+
+    assert HostnameLookup("10.0.0.5", resolve=refuse).name() == "unknown"
