@@ -29,7 +29,7 @@ the report's notices say which and why. An image named by id that is damaged is 
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from onbox.imaging.discard import discard_free_ranges
 from onbox.imaging.disks import disk_size
 from onbox.imaging.pipeline import bounded_map, restore_workers
 from onbox.imaging.progress import Progress, Tracker
+from onbox.imaging.readahead import ReadAhead
 from onbox.imaging.targetmap import DataMap
 from onbox.imaging.targetwriter import TargetWriter
 from onbox.imaging.usedmap import complement
@@ -336,7 +337,7 @@ def _restore_disk(
         offset, length = first * manifest.chunk_size, manifest.chunk_length(first)
         what = f"{box_ip} image {image_id} disk {manifest.disk} offset {offset}"
         try:
-            blob = store.find_chunk(cid, length)
+            blob = ahead.take(cid, length)
         except IntegrityError:
             raise _Bad(offset, cid, "missing", f"{what}: chunk {cid} is missing") from None
         try:
@@ -352,10 +353,28 @@ def _restore_disk(
             written += counted
         return len(blob), written, skipped
 
+    def certain(item: tuple[str | None, list[int]]) -> tuple[str, int] | None:
+        """(id, length) of a chunk with a use in a hole of the target (see readahead)."""
+        cid, indexes = item
+        if cid is None:
+            return None  # a zero chunk: nothing to read
+        for index in indexes:
+            offset, length = index * manifest.chunk_size, manifest.chunk_length(index)
+            if manifest.chunk_used(index) != [] and data_map.is_hole(offset, length):
+                return cid, manifest.chunk_length(indexes[0])
+        return None
+
+    ahead = ReadAhead(store.find_chunk, [certain(item) for item in work])
+
+    def handed_out() -> Iterator[tuple[str | None, list[int]]]:
+        for position, item in enumerate(work):
+            ahead.advance(position)
+            yield item
+
     read = written = skipped = 0
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="restore") as pool:
-            for r, w, s in bounded_map(pool, put, work, 2 * workers):
+            for r, w, s in bounded_map(pool, put, handed_out(), 2 * workers):
                 read += r
                 written += w
                 skipped += s
@@ -386,6 +405,7 @@ def _restore_disk(
             f"writing {path} failed: {exc.strerror}; it is partially restored", [manifest.disk], 0
         ) from None
     finally:
+        ahead.close()
         with contextlib.suppress(OSError):
             writer.close()  # after an error: the restore's own error is the one to report
         os.close(fd)

@@ -54,13 +54,20 @@ def test_restore_refuses_known_bad_chunk_target_unchanged(
     assert target.read_bytes() == before
 
 
-def test_damage_after_verify_is_caught_while_writing(store: ImageStore, tmp_path: Path) -> None:
+@pytest.mark.parametrize("target_kind", ["zeros", "sparse"])  # sparse: chunks read ahead
+def test_damage_after_verify_is_caught_while_writing(
+    store: ImageStore, tmp_path: Path, target_kind: str
+) -> None:
     """A chunk that turned bad since verify: found mid-restore, with offset, disk partial."""
     image_id, _, chunks = backed_up(store, tmp_path)
     assert verify_images(store).ok
     assert chunks[2] is not None
     flip_byte(store, chunks[2])
     target = write_disk(tmp_path / "t.img", bytes(8 * CS))
+    if target_kind == "sparse":
+        target.unlink()
+        with open(target, "wb") as f:
+            f.truncate(8 * CS)
     with pytest.raises(PartialRestore, match=rf"offset {2 * CS}.*partially restored") as caught:
         restore_image(store, IP, image_id, {"sda": target}, workers=1)
     assert (caught.value.disks, caught.value.offset) == (["sda"], 2 * CS)

@@ -70,11 +70,20 @@ def backed_up(tmp_path: Path) -> tuple[Path, bytes, str]:
     return root, data, image
 
 
-def test_each_chunk_read_once_through_the_store(tmp_path: Path, backed_up: tuple) -> None:  # type: ignore[type-arg]
+@pytest.mark.parametrize("sparse", [False, True])  # a sparse target: chunks are read ahead
+def test_each_chunk_read_once_through_the_store(
+    tmp_path: Path,
+    backed_up: tuple,  # type: ignore[type-arg]
+    sparse: bool,
+) -> None:
     root, data, image = backed_up
     store = CountingStore(root)
     target = tmp_path / "t.img"
-    target.write_bytes(bytes(len(data)))
+    if sparse:
+        with open(target, "wb") as f:
+            f.truncate(len(data))
+    else:
+        target.write_bytes(bytes(len(data)))
     report = restore_image(store, IP, image, {"sda": target}, workers=2)
     assert target.read_bytes() == data
     loads = store.chunk_loads()
@@ -143,3 +152,18 @@ def test_missing_chunk_refused_without_reading_any_chunk(tmp_path: Path, backed_
         restore_image(store, IP, image, {"sda": target}, workers=2)
     assert store.chunk_loads() == Counter()
     assert target.read_bytes() == b"\x01" * len(data)
+
+
+def test_an_unchanged_sparse_disk_image_reads_no_chunk(tmp_path: Path, backed_up: tuple) -> None:  # type: ignore[type-arg]
+    """Read-ahead takes only chunks with a use in a hole: a restored image file (holes where
+    the image has zeros) holds every chunk already, and none is fetched."""
+    root, data, image = backed_up
+    target = tmp_path / "t.img"
+    with open(target, "wb") as f:
+        f.truncate(len(data))
+    restore_image(FilesystemStore(root), IP, image, {"sda": target}, workers=2)
+    store = CountingStore(root)
+    report = restore_image(store, IP, image, {"sda": target}, workers=2)
+    assert target.read_bytes() == data
+    assert store.chunk_loads() == Counter()
+    assert report.disks[0].bytes_written == 0
