@@ -64,6 +64,12 @@ class ReadAhead:
         return future.result() if future is not None else self._fetch(cid, length)
 
     def close(self) -> None:
-        """Stop reading ahead: queued reads are dropped, running ones are waited for."""
+        """Stop reading ahead; running reads are waited for, so nothing reads after this."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._pending.clear()
+
+    def __enter__(self) -> "ReadAhead":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,5 +1,5 @@
 """ReadAhead alone: reads only what it is told, never behind the position, never more than
-its depth at a time; errors surface where the chunk is taken; close drops what is queued."""
+its depth at a time; errors surface where the chunk is taken; nothing reads after close."""
 
 import threading
 import time
@@ -41,15 +41,12 @@ def wanted(n: int) -> list[tuple[str, int] | None]:
 
 def test_reads_ahead_only_the_wanted_items_from_the_position_on() -> None:
     fetch = Fetch()
-    ahead = ReadAhead(fetch, wanted(30), depth=4)
-    try:
+    with ReadAhead(fetch, wanted(30), depth=4) as ahead:
         ahead.advance(10)
         time.sleep(0.1)
         assert fetch.calls and all(int(c[1:]) >= 10 for c in fetch.calls)
         assert all(int(c[1:]) % 3 for c in fetch.calls)
         assert ahead.take("c11", 111) == b"c11:111"
-    finally:
-        ahead.close()
 
 
 def test_never_more_than_depth_held_or_in_flight() -> None:
@@ -68,33 +65,28 @@ def test_never_more_than_depth_held_or_in_flight() -> None:
 
 def test_a_chunk_not_read_ahead_is_read_when_taken() -> None:
     fetch = Fetch()
-    ahead = ReadAhead(fetch, [None, None], depth=4)
-    try:
+    with ReadAhead(fetch, [None, None], depth=4) as ahead:
         ahead.advance(0)
         assert ahead.take("other", 7) == b"other:7"
         assert fetch.calls == ["other"]
-    finally:
-        ahead.close()
 
 
 def test_an_error_surfaces_where_the_chunk_is_taken() -> None:
     fetch = Fetch()
-    ahead = ReadAhead(fetch, [("bad", 1), ("c1", 2)], depth=4)
-    try:
+    with ReadAhead(fetch, [("bad", 1), ("c1", 2)], depth=4) as ahead:
         ahead.advance(0)
         with pytest.raises(IntegrityError, match="missing"):
             ahead.take("bad", 1)
         assert ahead.take("c1", 2) == b"c1:2"
-    finally:
-        ahead.close()
 
 
-def test_close_drops_queued_reads() -> None:
+def test_close_waits_for_running_reads() -> None:
+    """A restore closes its files after close(): no read may still be running then."""
     fetch = Fetch(hold=True)
     ahead = ReadAhead(fetch, wanted(30), depth=2)
     ahead.advance(0)
-    fetch.release.set()
-    ahead.close()
-    calls = len(fetch.calls)
     time.sleep(0.05)
-    assert len(fetch.calls) == calls <= 2  # nothing started after close
+    assert fetch.running == 2
+    threading.Timer(0.2, fetch.release.set).start()
+    ahead.close()
+    assert fetch.running == 0
