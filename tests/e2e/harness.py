@@ -113,14 +113,16 @@ class BootResult:
         CI keeps a run's output, not its files, so the tail is what tells a hang in the
         firmware, the initramfs or the service from a boot that was only slow.
         """
-        unit = "-" if self.unit_started is None else f"{self.unit_started:.1f} s"
-        service = "-" if self.service_started is None else f"{self.service_started:.1f} s"
         tail = "\n".join(f"    | {line}" for line in self.serial.splitlines()[-REPORT_LINES:])
         return (
             f"{self.log_path}: QEMU exit {self.exit_status}, ended by {self.ended} after "
-            f"{self.seconds:.1f} s (unit started {unit}, service's first line {service}); "
-            f"its last lines:\n{tail}"
+            f"{self.seconds:.1f} s ({self.milestones()}); its last lines:\n{tail}"
         )
+
+    def milestones(self) -> str:
+        unit = "-" if self.unit_started is None else f"{self.unit_started:.1f} s"
+        service = "-" if self.service_started is None else f"{self.service_started:.1f} s"
+        return f"unit started {unit}, service's first line {service}"
 
     @property
     def booted_maintenance(self) -> bool:
@@ -306,8 +308,9 @@ class Box:
                     if now > timeout:
                         ended = "timeout"
                         break
-                    if log_path.stat().st_size != size:
-                        size, grew = log_path.stat().st_size, now
+                    current = log_path.stat().st_size
+                    if current != size:
+                        size, grew = current, now
                     longest_silence = max(longest_silence, now - grew)
                     if stall is not None and now - grew > stall:
                         ended = "stalled"
@@ -338,13 +341,11 @@ class Box:
             ended,
             longest_silence,
         )
-        unit = "-" if unit_started is None else f"{unit_started:.1f} s"
-        service = "-" if service_started is None else f"{service_started:.1f} s"
         with (self.log_dir / "boots.txt").open("a") as summary:
             summary.write(
                 f"{log_path.name}: {result.seconds:.1f} s, QEMU exit {status} ({ended}), "
                 f"maintenance={result.booted_maintenance} local={result.booted_local_disk} "
-                f"after power-on: unit started {unit}, service's first line {service} "
+                f"after power-on: {result.milestones()} "
                 f"(timeout {timeout:.0f} s); longest silence {longest_silence:.1f} s\n"
             )
         return result

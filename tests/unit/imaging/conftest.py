@@ -25,3 +25,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ImageStore
 def write_disk(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def sparse_disk(path: Path, size: int) -> Path:
+    """A fresh disk image file: `size` bytes, all of it one hole (reads as zeros)."""
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path

@@ -10,7 +10,7 @@ from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import PartialRestore, restore_image
 from onbox.imaging.verify import verify_images
 from onbox.store import ImageStore
-from tests.unit.imaging.conftest import CS, IP, write_disk
+from tests.unit.imaging.conftest import CS, IP, sparse_disk, write_disk
 from tests.unit.imaging.helpers import delete_chunk, flip_byte
 
 
@@ -63,11 +63,11 @@ def test_damage_after_verify_is_caught_while_writing(
     assert verify_images(store).ok
     assert chunks[2] is not None
     flip_byte(store, chunks[2])
-    target = write_disk(tmp_path / "t.img", bytes(8 * CS))
+    target = tmp_path / "t.img"
     if target_kind == "sparse":
-        target.unlink()
-        with open(target, "wb") as f:
-            f.truncate(8 * CS)
+        sparse_disk(target, 8 * CS)
+    else:
+        write_disk(target, bytes(8 * CS))
     with pytest.raises(PartialRestore, match=rf"offset {2 * CS}.*partially restored") as caught:
         restore_image(store, IP, image_id, {"sda": target}, workers=1)
     assert (caught.value.disks, caught.value.offset) == (["sda"], 2 * CS)

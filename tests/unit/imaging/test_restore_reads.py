@@ -17,6 +17,7 @@ from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import restore_image
 from onbox.store import layout
 from onbox.store.fs import FilesystemStore, FsBackend
+from tests.unit.imaging.conftest import sparse_disk, write_disk
 from tests.unit.imaging.helpers import delete_chunk
 
 IP = "10.0.0.5"
@@ -80,10 +81,9 @@ def test_each_chunk_read_once_through_the_store(
     store = CountingStore(root)
     target = tmp_path / "t.img"
     if sparse:
-        with open(target, "wb") as f:
-            f.truncate(len(data))
+        sparse_disk(target, len(data))
     else:
-        target.write_bytes(bytes(len(data)))
+        write_disk(target, bytes(len(data)))
     report = restore_image(store, IP, image, {"sda": target}, workers=2)
     assert target.read_bytes() == data
     loads = store.chunk_loads()
@@ -115,9 +115,7 @@ def test_a_sparse_target_is_not_read(tmp_path: Path, backed_up: tuple[Path, byte
     store = FilesystemStore(root)
     distinct = store.read_manifest(IP, image, "sda").stored_ids()
     stored = sum(store.stat_chunk(c) or 0 for c in distinct)
-    target = tmp_path / "t.img"
-    with target.open("wb") as f:
-        f.truncate(len(data))
+    target = sparse_disk(tmp_path / "t.img", len(data))
     before = rchar()
     restore_image(store, IP, image, {"sda": target}, workers=2)
     read = rchar() - before
@@ -158,9 +156,7 @@ def test_an_unchanged_sparse_disk_image_reads_no_chunk(tmp_path: Path, backed_up
     """Read-ahead takes only chunks with a use in a hole: a restored image file (holes where
     the image has zeros) holds every chunk already, and none is fetched."""
     root, data, image = backed_up
-    target = tmp_path / "t.img"
-    with open(target, "wb") as f:
-        f.truncate(len(data))
+    target = sparse_disk(tmp_path / "t.img", len(data))
     restore_image(FilesystemStore(root), IP, image, {"sda": target}, workers=2)
     store = CountingStore(root)
     report = restore_image(store, IP, image, {"sda": target}, workers=2)
