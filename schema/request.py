@@ -8,12 +8,11 @@ and changing the operator's `request:` token makes a new one.
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from schema.base import ContractModel
-from schema.desired import EffectiveBox
 from schema.types import (
     ArmableAction,
     DiskName,
@@ -33,8 +32,13 @@ REQUEST_SCHEMA_VERSION: Literal[1] = 1
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+/:@-]{0,99}$")]
 RESULT_SCHEMA_VERSION: Literal[1] = 1
 
+if TYPE_CHECKING:
+    # Only the controller arms requests from the desired state; the on-box service, which reads
+    # and writes these records at every boot, does not pay for building the desired-state models.
+    from schema.desired import EffectiveBox
 
-def request_id(box: EffectiveBox) -> str | None:
+
+def request_id(box: "EffectiveBox") -> str | None:
     """12 hex digits of SHA-256 over the request's defining fields; None for action `none`."""
     if box.action == "none":
         return None
@@ -72,7 +76,7 @@ class Request(ContractModel):
     free_space: FreeSpace = "raw"
 
     @classmethod
-    def for_box(cls, box: EffectiveBox, revision: str | None = None) -> "Request":
+    def for_box(cls, box: "EffectiveBox", revision: str | None = None) -> "Request":
         rid = request_id(box)
         if rid is None or box.action == "none":
             raise ValueError("action none has no request")
