@@ -1,14 +1,19 @@
 """The restore target's writer: past the page cache where the target takes O_DIRECT, buffered
-where it does not, the same bytes either way (onbox.imaging.targetwriter)."""
+where it does not, the same bytes either way; writes queued behind the caller, and an error of
+a queued write raised, not lost (onbox.imaging.targetwriter)."""
 
+import errno
 import os
 import random
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from onbox.imaging.backup import backup_disks
-from onbox.imaging.restore import restore_image
+from onbox.imaging.restore import PartialRestore, restore_image
 from onbox.imaging.targetwriter import ALIGN, TargetWriter
 from onbox.store import FilesystemStore
 
@@ -17,11 +22,69 @@ CS = 64 * 1024
 SHM = Path("/dev/shm")
 
 
-def _writer(path: Path, size: int) -> tuple[TargetWriter, int]:
+def _writer(path: Path, size: int, behind: int = 4) -> tuple[TargetWriter, int]:
     with path.open("wb") as f:
         f.truncate(size)
     fd = os.open(path, os.O_RDWR)
-    return TargetWriter(path, fd, CS), fd
+    return TargetWriter(path, fd, CS, behind=behind), fd
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real file system that runs out of space (ENOSPC) part way."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tiny", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], check=False).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(mount)], check=False)  # never leave it
+
+
+def test_writes_wait_for_a_free_buffer_and_all_land(tmp_path: Path) -> None:
+    """One buffer in flight at most: every write waits for the one before; nothing is lost."""
+    target = tmp_path / "t.img"
+    writer, fd = _writer(target, 8 * CS, behind=1)
+    chunks = [random.Random(index).randbytes(CS) for index in range(8)]
+    for index in (3, 0, 7, 1, 6, 2, 5, 4):  # out of order, as the workers finish
+        writer.write(chunks[index], index * CS)
+    writer.close()
+    os.close(fd)
+    assert target.read_bytes() == b"".join(chunks)
+
+
+def test_a_failed_queued_write_is_raised_not_lost(tiny_tmpfs: Path) -> None:
+    writer, fd = _writer(tiny_tmpfs / "t.img", 16 * CS)
+    data = random.Random(4).randbytes(16 * CS)  # 1 MiB onto 256 KiB
+    try:
+        with pytest.raises(OSError) as caught:
+            writer.write(data, 0)  # queued (O_DIRECT) or written at once (buffered)
+            writer.close()
+        assert caught.value.errno == errno.ENOSPC
+        writer.close()  # again, as the restore's cleanup does: the error was reported once
+    finally:
+        os.close(fd)
+
+
+def test_a_restore_that_cannot_write_says_the_disk_is_partial(
+    tmp_path: Path, tiny_tmpfs: Path
+) -> None:
+    disk = tmp_path / "sda.img"
+    disk.write_bytes(random.Random(5).randbytes(16 * CS))
+    root = tmp_path / "backup"
+    root.mkdir()
+    image = backup_disks(FilesystemStore(root), IP, {"sda": disk}, chunk_size=CS).image_id
+    target = tiny_tmpfs / "sda.img"
+    with target.open("wb") as f:
+        f.truncate(16 * CS)
+    with pytest.raises(PartialRestore) as caught:
+        restore_image(FilesystemStore(root), IP, image, {"sda": target}, workers=2)
+    assert caught.value.disks == ["sda"]
+    assert "No space left on device" in caught.value.message
+    assert "partially restored" in caught.value.message
 
 
 def test_aligned_writes_go_direct_and_the_rest_buffered(tmp_path: Path) -> None:
