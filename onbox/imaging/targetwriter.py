@@ -75,21 +75,24 @@ class TargetWriter:
         self._raise_queued_error()
         view = memoryview(data)
         if self._thread is None:
-            self._write_buffered(view, offset)
+            try:
+                self._write_buffered(view, offset)
+            except OSError as exc:
+                self._error = OSError(exc.errno, exc.strerror)
+                raise
             return
-        if offset % ALIGN or len(view) % ALIGN:
-            self._thread.submit(self._queued_buffered, bytes(view), offset)
-            return
+        # Every queued write, aligned or not, is a copy in one of the buffers: what waits in
+        # the queue is bounded by them, however many small ranges a skip image has.
         for start in range(0, len(view), self._size):
             piece = view[start : start + self._size]
             buf = self._take_buffer()
             with memoryview(buf) as aligned:
                 aligned[: len(piece)] = piece
-            self._thread.submit(self._queued_direct, buf, len(piece), offset + start)
+            self._thread.submit(self._queued, buf, len(piece), offset + start)
 
     def close(self) -> None:
         """Wait for every queued write, fsync and close the O_DIRECT descriptor (the caller
-        fsyncs and closes `fd`); the first error of a queued write is raised here."""
+        fsyncs and closes `fd`); the error of a queued write, if any, is raised here."""
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -107,9 +110,10 @@ class TargetWriter:
         self._raise_queued_error()
 
     def _raise_queued_error(self) -> None:
-        error, self._error = self._error, None
+        """Once a write failed, every later write and close fails with its error."""
+        error = self._error
         if error is not None:
-            raise error
+            raise OSError(error.errno, error.strerror)
 
     def _take_buffer(self) -> mmap.mmap:
         """A free aligned buffer; a new one while fewer than `behind` exist, else wait."""
@@ -126,28 +130,23 @@ class TargetWriter:
 
     # The writer thread's part. After an error it writes nothing more: the restore fails.
 
-    def _queued_direct(self, buf: mmap.mmap, length: int, offset: int) -> None:
+    def _queued(self, buf: mmap.mmap, length: int, offset: int) -> None:
         aligned = memoryview(buf)
         piece = aligned[:length]
         try:
             if self._error is None:
-                done = self._write_direct(piece, offset)
+                done = 0
+                if offset % ALIGN == 0 and length % ALIGN == 0:
+                    done = self._write_direct(piece, offset)
                 if done < length:
                     self._write_buffered(piece[done:], offset + done)
         except OSError as exc:
-            # Kept without its traceback: the frames would hold views of `buf`.
-            self._error = exc.with_traceback(None)
+            # A copy without the traceback, whose frames would hold views of `buf`.
+            self._error = OSError(exc.errno, exc.strerror)
         finally:
             piece.release()
             aligned.release()
             self._free.put(buf)
-
-    def _queued_buffered(self, data: bytes, offset: int) -> None:
-        try:
-            if self._error is None:
-                self._write_buffered(memoryview(data), offset)
-        except OSError as exc:
-            self._error = exc.with_traceback(None)
 
     def _write_direct(self, view: memoryview, offset: int) -> int:
         """Bytes of the aligned `view` written with O_DIRECT from the start (0 if refused)."""

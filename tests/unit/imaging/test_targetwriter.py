@@ -64,7 +64,11 @@ def test_a_failed_queued_write_is_raised_not_lost(tiny_tmpfs: Path) -> None:
             writer.write(data, 0)  # queued (O_DIRECT) or written at once (buffered)
             writer.close()
         assert caught.value.errno == errno.ENOSPC
-        writer.close()  # again, as the restore's cleanup does: the error was reported once
+        # The writer stays failed: a later write, and close() again (the restore's cleanup).
+        with pytest.raises(OSError, match="No space left"):
+            writer.write(data[:CS], 0)
+        with pytest.raises(OSError, match="No space left"):
+            writer.close()
     finally:
         os.close(fd)
 
