@@ -25,8 +25,9 @@ last partial page, a used range of an odd size) goes through the same queue, and
 refuses O_DIRECT at open (tmpfs before Linux 6.6, some FUSE file systems) is written buffered
 on the caller's thread (the page cache makes those writes quick). A target that refuses it at
 its first write (EINVAL) is written buffered from then on. Either way the bytes on the target
-are the same. An error of a queued write is raised by the next `write()` or by `close()`, which
-waits for every queued write and fsyncs both descriptors.
+are the same. Once a queued write failed (any error of the writer thread, as an OSError), the
+writer stays failed: every later `write()` raises it, and so does `close()`, which waits for
+every queued write and fsyncs both descriptors. Nothing that failed in the thread is lost.
 """
 
 import errno
@@ -143,6 +144,8 @@ class TargetWriter:
         except OSError as exc:
             # A copy without the traceback, whose frames would hold views of `buf`.
             self._error = OSError(exc.errno, exc.strerror)
+        except Exception as exc:  # nothing may be lost in the thread: the restore must fail
+            self._error = OSError(errno.EIO, f"target writer failed: {type(exc).__name__}: {exc}")
         finally:
             piece.release()
             aligned.release()

@@ -73,6 +73,26 @@ def test_a_failed_queued_write_is_raised_not_lost(tiny_tmpfs: Path) -> None:
         os.close(fd)
 
 
+def test_an_unexpected_failure_in_the_writer_thread_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not an OSError (a bug, say): the restore must still fail, never report success."""
+    writer, fd = _writer(tmp_path / "t.img", 2 * CS)
+    if not writer.direct:
+        pytest.skip(f"{tmp_path} does not take O_DIRECT")
+
+    def broken(*_args: object) -> int:
+        raise ValueError("simulated")
+
+    monkeypatch.setattr("onbox.imaging.targetwriter.os.pwrite", broken)
+    try:
+        writer.write(bytes(CS), 0)
+        with pytest.raises(OSError, match="target writer failed: ValueError: simulated"):
+            writer.close()
+    finally:
+        os.close(fd)
+
+
 def test_a_restore_that_cannot_write_says_the_disk_is_partial(
     tmp_path: Path, tiny_tmpfs: Path
 ) -> None:
