@@ -16,6 +16,7 @@ from onbox.imaging.backup import backup_disks
 from onbox.imaging.restore import PartialRestore, restore_image
 from onbox.imaging.targetwriter import ALIGN, TargetWriter
 from onbox.store import FilesystemStore
+from tests.unit.imaging.conftest import sparse_disk
 
 IP = "10.0.0.7"
 CS = 64 * 1024
@@ -23,9 +24,7 @@ SHM = Path("/dev/shm")
 
 
 def _writer(path: Path, size: int, behind: int = 4) -> tuple[TargetWriter, int]:
-    with path.open("wb") as f:
-        f.truncate(size)
-    fd = os.open(path, os.O_RDWR)
+    fd = os.open(sparse_disk(path, size), os.O_RDWR)
     return TargetWriter(path, fd, CS, behind=behind), fd
 
 
@@ -101,9 +100,7 @@ def test_a_restore_that_cannot_write_says_the_disk_is_partial(
     root = tmp_path / "backup"
     root.mkdir()
     image = backup_disks(FilesystemStore(root), IP, {"sda": disk}, chunk_size=CS).image_id
-    target = tiny_tmpfs / "sda.img"
-    with target.open("wb") as f:
-        f.truncate(16 * CS)
+    target = sparse_disk(tiny_tmpfs / "sda.img", 16 * CS)
     with pytest.raises(PartialRestore) as caught:
         restore_image(FilesystemStore(root), IP, image, {"sda": target}, workers=2)
     assert caught.value.disks == ["sda"]
