@@ -60,7 +60,7 @@ class TargetWriter:
             self._direct = None
         self._direct_ok = self._direct is not None
         self._free: queue.Queue[mmap.mmap] = queue.Queue()
-        self._buffers: list[mmap.mmap] = []
+        self._made = 0  # buffers made so far, at most `behind`
         self._behind = max(1, behind)
         self._thread: ThreadPoolExecutor | None = None
         if self._direct is not None:
@@ -99,7 +99,6 @@ class TargetWriter:
             self._thread = None
         # The buffers are unmapped when the last view of them goes (not closed here: a view
         # an error still holds would make close() raise BufferError instead of the error).
-        self._buffers.clear()
         self._free = queue.Queue()
         if self._direct is not None:
             try:
@@ -123,10 +122,9 @@ class TargetWriter:
         except queue.Empty:
             pass
         with self._lock:
-            if len(self._buffers) < self._behind:
-                buf = mmap.mmap(-1, self._size)
-                self._buffers.append(buf)
-                return buf
+            if self._made < self._behind:
+                self._made += 1
+                return mmap.mmap(-1, self._size)
         return self._free.get()
 
     # The writer thread's part. After an error it writes nothing more: the restore fails.
