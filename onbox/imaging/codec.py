@@ -61,6 +61,35 @@ def decompress(blob: bytes, expected_length: int, what: str) -> bytes:
     return data
 
 
+def decompress_into(blob: bytes, out: memoryview, what: str) -> int:
+    """Decompress one chunk straight into `out`; the bytes it holds, len(out) + 1 when the
+    chunk is longer than `out` (IntegrityError naming `what` when the blob is damaged)."""
+    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if decompressor is None:
+        decompressor = _local.d = zstandard.ZstdDecompressor()
+    try:
+        # The whole blob as input and room for the whole frame: zstd decodes in one pass
+        # into `out`, no copy through its window.
+        with decompressor.stream_reader(
+            blob, read_size=max(len(blob), 1), read_across_frames=False
+        ) as reader:
+            done = 0
+            while done < len(out):
+                step = reader.readinto(out[done:])
+                if step <= 0:
+                    return done
+                done += step
+            return done + (1 if reader.read(1) else 0)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what}: cannot decompress: {exc}") from None
+
+
+def checked_into(blob: bytes, cid: str, out: memoryview, what: str) -> None:
+    """`checked`, decompressing into `out`, which the chunk must fill exactly."""
+    if decompress_into(blob, out, what) != len(out) or chunk_id(out) != cid:
+        raise IntegrityError(f"{what}: chunk {cid} does not hash to its name")
+
+
 def checked(blob: bytes, cid: str, expected_length: int, what: str) -> bytes:
     """The chunk's bytes, after checking they hash to its id and have the expected length."""
     data = decompress(blob, expected_length, what)

@@ -280,7 +280,7 @@ def _restore_disk(
     # Taken before the first write (onbox.imaging.targetmap says why).
     data_map = DataMap.of(fd, manifest.size)
     # Past the page cache where the target allows (onbox.imaging.targetwriter says why).
-    writer = TargetWriter(path, fd, manifest.chunk_size)
+    writer = TargetWriter(path, fd, manifest.chunk_size, fillers=workers)
     write = writer.write
 
     def current_at(index: int) -> tuple[bytes, list[tuple[int, int]] | None, int]:
@@ -340,17 +340,28 @@ def _restore_disk(
             blob = ahead.take(cid, length)
         except IntegrityError:
             raise _Bad(offset, cid, "missing", f"{what}: chunk {cid} is missing") from None
+        # Decompressed straight into the writer's buffer, checked there, written from there.
+        buf = writer.lease()
         try:
-            data = codec.checked(blob, cid, length, what)
-        except IntegrityError as exc:
-            raise _Bad(offset, cid, "corrupt", exc.message) from None
-        written = 0
-        for index, used, counted in todo:
-            if manifest.chunk_length(index) != len(data):
+            with memoryview(buf) as whole, whole[:length] as data:
+                codec.checked_into(blob, cid, data, what)
+            pieces: list[tuple[int, int, int]] = []
+            written = 0
+            for index, used, counted in todo:
                 at = index * manifest.chunk_size
-                raise _Bad(at, cid, "damaged", f"{what}: chunk {cid} used with two lengths")
-            write_used(data, index, used)
-            written += counted
+                if manifest.chunk_length(index) != length:
+                    raise _Bad(at, cid, "damaged", f"{what}: chunk {cid} used with two lengths")
+                # Only the used ranges of a skip image's chunk; the rest is left as it is.
+                ranges = used if used is not None else [(0, length)]
+                pieces += [(start, stop, at + start) for start, stop in ranges]
+                written += counted
+        except IntegrityError as exc:
+            writer.give_back(buf)
+            raise _Bad(offset, cid, "corrupt", exc.message) from None
+        except BaseException:
+            writer.give_back(buf)
+            raise
+        writer.write_leased(buf, pieces)
         return len(blob), written, skipped
 
     def certain(item: tuple[str | None, list[int]]) -> tuple[str, int] | None:

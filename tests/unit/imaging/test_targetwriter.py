@@ -55,6 +55,38 @@ def test_writes_wait_for_a_free_buffer_and_all_land(tmp_path: Path) -> None:
     assert target.read_bytes() == b"".join(chunks)
 
 
+@pytest.mark.parametrize("where", ["tmp", "shm"])
+def test_leased_buffers_write_their_pieces_and_come_back(tmp_path: Path, where: str) -> None:
+    """A worker fills a leased buffer and hands it back with the ranges to write (a skip
+    image's used ranges, odd sizes among them); with one buffer only, every lease waits for
+    the writes of the one before, and nothing outside the pieces is written."""
+    if where == "shm" and not SHM.is_dir():
+        pytest.skip("no /dev/shm")
+    directory = tmp_path if where == "tmp" else Path(os.path.realpath(SHM))
+    target = directory / f"testbox-leased-{os.getpid()}.img"
+    try:
+        writer, fd = _writer(target, 4 * CS, behind=1)
+        chunks = [random.Random(10 + index).randbytes(CS) for index in range(4)]
+        pieces = [(0, ALIGN), (ALIGN, 3 * ALIGN + 100), (CS - 700, CS)]  # aligned, odd, tail
+        for index in (2, 0, 3, 1):
+            buf = writer.lease()
+            buf[:CS] = chunks[index]
+            writer.write_leased(buf, [(s, e, index * CS + s) for s, e in pieces])
+        unused = writer.lease()
+        writer.give_back(unused)  # a chunk found bad: its buffer is free again, nothing written
+        writer.close()
+        os.close(fd)
+        data = target.read_bytes()
+        for index, chunk in enumerate(chunks):
+            expected = bytearray(CS)
+            for start, stop in pieces:
+                expected[start:stop] = chunk[start:stop]
+            assert data[index * CS : (index + 1) * CS] == expected
+        assert writer.direct_bytes + writer.buffered_bytes == 4 * (3 * ALIGN + 800)
+    finally:
+        target.unlink(missing_ok=True)
+
+
 def test_a_failed_queued_write_is_raised_not_lost(tiny_tmpfs: Path) -> None:
     writer, fd = _writer(tiny_tmpfs / "t.img", 16 * CS)
     data = random.Random(4).randbytes(16 * CS)  # 1 MiB onto 256 KiB
@@ -63,9 +95,12 @@ def test_a_failed_queued_write_is_raised_not_lost(tiny_tmpfs: Path) -> None:
             writer.write(data, 0)  # queued (O_DIRECT) or written at once (buffered)
             writer.close()
         assert caught.value.errno == errno.ENOSPC
-        # The writer stays failed: a later write, and close() again (the restore's cleanup).
+        # The writer stays failed: a later write or lease, and close() again (the restore's
+        # cleanup).
         with pytest.raises(OSError, match="No space left"):
             writer.write(data[:CS], 0)
+        with pytest.raises(OSError, match="No space left"):
+            writer.lease()
         with pytest.raises(OSError, match="No space left"):
             writer.close()
     finally:
