@@ -62,8 +62,9 @@ def decompress(blob: bytes, expected_length: int, what: str) -> bytes:
 
 
 def decompress_into(blob: bytes, out: memoryview, what: str) -> int:
-    """Decompress one chunk straight into `out`; the bytes it holds, len(out) + 1 when the
-    chunk is longer than `out` (IntegrityError naming `what` when the blob is damaged)."""
+    """Decompress one chunk straight into `out` and return its length: at most len(out), or
+    len(out) + 1 for a chunk longer than `out` (IntegrityError naming `what` when the blob is
+    damaged). Only the first frame counts, as in `decompress`; the hash check decides."""
     decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
     if decompressor is None:
         decompressor = _local.d = zstandard.ZstdDecompressor()

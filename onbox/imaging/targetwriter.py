@@ -19,8 +19,8 @@ memory is bounded and a worker waits only while every buffer is in flight. `writ
 same for bytes the caller already has (zeros), copying them into a buffer. One thread keeps the
 writes in the order they were asked for; the restore never writes one range twice, so the
 order of writes from different workers never mattered. Filling the buffer in place instead of
-copying a decompressed chunk into it saved 4% of the whole run's CPU (640 MB not copied, no
-fresh 4 MiB output per chunk; docs/images.md, "Restore").
+copying a decompressed chunk into it cut a whole-run cold restore's CPU from 1.86 to 1.70 s
+(640 MB not copied, no fresh 4 MiB output per chunk; docs/images.md, "Restore").
 
 O_DIRECT needs the buffer's address, the offset and the length aligned to the device's logical
 block. ALIGN = 4096 covers 512- and 4096-byte devices. What cannot go direct takes the buffered
