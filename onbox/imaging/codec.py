@@ -49,11 +49,17 @@ def compress(data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
     return result
 
 
-def decompress(blob: bytes, expected_length: int, what: str) -> bytes:
-    """Decompress one chunk; IntegrityError (naming `what`) when the blob is damaged."""
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor (one must not be shared between threads)."""
     decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
     if decompressor is None:
         decompressor = _local.d = zstandard.ZstdDecompressor()
+    return decompressor
+
+
+def decompress(blob: bytes, expected_length: int, what: str) -> bytes:
+    """Decompress one chunk; IntegrityError (naming `what`) when the blob is damaged."""
+    decompressor = _decompressor()
     try:
         data: bytes = decompressor.decompress(blob, max_output_size=max(expected_length, 1))
     except zstandard.ZstdError as exc:
@@ -65,9 +71,7 @@ def decompress_into(blob: bytes, out: memoryview, what: str) -> int:
     """Decompress one chunk straight into `out` and return its length: at most len(out), or
     len(out) + 1 for a chunk longer than `out` (IntegrityError naming `what` when the blob is
     damaged). Only the first frame counts, as in `decompress`; the hash check decides."""
-    decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
-    if decompressor is None:
-        decompressor = _local.d = zstandard.ZstdDecompressor()
+    decompressor = _decompressor()
     try:
         # The whole blob as input and room for the whole frame: zstd decodes in one pass
         # into `out`, no copy through its window.

@@ -81,12 +81,9 @@ class TargetWriter:
         """Whether writes still go past the page cache."""
         return self._direct_ok
 
-    @property
-    def buffer_size(self) -> int:
-        return self._size
-
     def lease(self) -> mmap.mmap:
-        """A free aligned buffer of `buffer_size` bytes for the caller to fill, then pass to
+        """A free aligned buffer (the size given at creation, rounded up to ALIGN) for the
+        caller to fill, then pass to
         `write_leased` (or `give_back`); waits while every buffer is in flight."""
         self._raise_queued_error()
         try:
@@ -113,10 +110,7 @@ class TargetWriter:
             with memoryview(buf) as whole:
                 for start, stop, offset in pieces:
                     with whole[start:stop] as piece:
-                        self._write_buffered(piece, offset)
-        except OSError as exc:
-            self._error = OSError(exc.errno, exc.strerror)
-            raise
+                        self._write_now(piece, offset)
         finally:
             self._free.put(buf)
 
@@ -125,11 +119,7 @@ class TargetWriter:
         self._raise_queued_error()
         view = memoryview(data)
         if self._thread is None:
-            try:
-                self._write_buffered(view, offset)
-            except OSError as exc:
-                self._error = OSError(exc.errno, exc.strerror)
-                raise
+            self._write_now(view, offset)
             return
         # Every queued write is a copy in one of the buffers: what waits in the queue is
         # bounded by them, however many small ranges a skip image has.
@@ -138,7 +128,15 @@ class TargetWriter:
             buf = self.lease()
             with memoryview(buf) as aligned:
                 aligned[: len(piece)] = piece
-            self._thread.submit(self._queued, buf, [(0, len(piece), offset + start)])
+            self.write_leased(buf, [(0, len(piece), offset + start)])
+
+    def _write_now(self, view: memoryview, offset: int) -> None:
+        """A buffered write on the caller's thread (no O_DIRECT); a failure is kept."""
+        try:
+            self._write_buffered(view, offset)
+        except OSError as exc:
+            self._error = OSError(exc.errno, exc.strerror)
+            raise
 
     def close(self) -> None:
         """Wait for every queued write, fsync and close the O_DIRECT descriptor (the caller
