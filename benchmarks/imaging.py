@@ -307,6 +307,8 @@ def main() -> None:
         help="the cold-store and whole-service part (benchmarks/_imaging_cold.py; root)",
     )
     args = parser.parse_args()
+    if not args.dir.is_dir():
+        parser.error(f"--dir {args.dir}: no such directory (the benchmark's files go there)")
     global REPEAT  # noqa: PLW0603  (one knob for every timed step)
     REPEAT = max(1, args.repeat)
     size = int(args.size_gib * GIB) // CHUNK * CHUNK
