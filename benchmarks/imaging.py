@@ -308,7 +308,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not args.dir.is_dir():
-        parser.error(f"--dir {args.dir}: no such directory (the benchmark's files go there)")
+        parser.error(f"--dir {args.dir}: not an existing directory (its files go there)")
     global REPEAT  # noqa: PLW0603  (one knob for every timed step)
     REPEAT = max(1, args.repeat)
     size = int(args.size_gib * GIB) // CHUNK * CHUNK

@@ -18,6 +18,6 @@ def test_missing_dir_is_a_usage_error(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert done.returncode == 2
-    assert f"--dir {missing}: no such directory" in done.stderr
+    assert f"--dir {missing}: not an existing directory" in done.stderr
     assert "Traceback" not in done.stderr
     assert not missing.exists()
