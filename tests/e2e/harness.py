@@ -44,9 +44,9 @@ POLL = 0.25  # how often a boot's serial log is looked at
 KERNEL_TO_INIT = "Run /init as init process"  # the kernel hands over to the initramfs
 # Between its banner and /init the guest kernel prints a line every few seconds at most, even
 # under load. Silent this long there, it has hung in its own initialisation under TCG, before
-# anything of this project runs (seen once in CI, 2026-12-02: 138 s silent after "IP idents
-# hash table entries"): the harness powers the box off and on again, as an operator would,
-# at most KERNEL_HANG_RETRIES times, and says so in boots.txt.
+# anything of this project runs (seen once in a local .ci/run, 2026-12-02: 138 s silent after
+# "IP idents hash table entries"): the harness powers the box off and on again, as an operator
+# would, at most KERNEL_HANG_RETRIES times, and says so in boots.txt.
 KERNEL_HANG_SECONDS = 60.0
 KERNEL_HANG_RETRIES = 1
 REPORT_LINES = 25  # serial lines a failed boot's report shows (CI keeps only its output)
