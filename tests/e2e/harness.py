@@ -53,6 +53,11 @@ REPORT_LINES = 25  # serial lines a failed boot's report shows (CI keeps only it
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\x1bc")
 
 
+def _hung_in_kernel(serial: str) -> bool:
+    """The guest kernel has started (its banner) and not yet handed over to /init."""
+    return KERNEL_BANNER in serial and KERNEL_TO_INIT not in serial
+
+
 def boot_sector() -> bytes:
     """A 512-byte MBR: print the marker to COM1 (0x3f8), exit QEMU via port 0xf4, halt.
 
@@ -342,13 +347,8 @@ class Box:
                     if stall is not None and now - grew > stall:
                         ended = "stalled"
                         break
-                    if (
-                        unit_started is None
-                        and now - grew > KERNEL_HANG_SECONDS
-                        and self._hung_in_kernel(log_path)
-                    ):
-                        ended = "kernel-hang"
-                        break
+                    # Until the unit starts the service has not started either, so this reads
+                    # the log on every poll of the stretch where a kernel hang can happen.
                     if service_started is None or stop_when is not None:
                         serial = self._read(log_path)
                         if unit_started is None and UNIT_START in serial:
@@ -357,6 +357,13 @@ class Box:
                             service_started = now
                         if stop_when is not None and stop_when(serial):
                             ended = "stop_when"
+                            break
+                        if (
+                            unit_started is None
+                            and now - grew > KERNEL_HANG_SECONDS
+                            and _hung_in_kernel(serial)
+                        ):
+                            ended = "kernel-hang"
                             break
             finally:
                 if proc.poll() is None:
@@ -383,11 +390,6 @@ class Box:
                 f"(timeout {timeout:.0f} s); longest silence {longest_silence:.1f} s\n"
             )
         return result
-
-    @classmethod
-    def _hung_in_kernel(cls, log_path: Path) -> bool:
-        serial = cls._read(log_path)
-        return KERNEL_BANNER in serial and KERNEL_TO_INIT not in serial
 
     @staticmethod
     def _read(path: Path) -> str:
